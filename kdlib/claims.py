@@ -178,8 +178,10 @@ def _display(claim: Claim) -> None:
         return
     if get_ipython() is None:
         return
-    markdown = f"**Claim `{claim.id}`** ({claim.where}): {claim.statement} — measured {_fmt(claim.measured)}, " \
-               f"expected {claim.relation} {_fmt(claim.expected)} ± {_fmt(claim.tolerance)}: **{_BADGES[claim.verdict]}**"
+    markdown = (
+        f"**Claim `{claim.id}`** ({claim.where}): {claim.statement} — measured {_fmt(claim.measured)}, "
+        f"expected {claim.relation} {_fmt(claim.expected)} ± {_fmt(claim.tolerance)}: **{_BADGES[claim.verdict]}**"
+    )
     if claim.note:
         markdown += f" *{claim.note}*"
     display({"text/markdown": markdown, MIME_TYPE: asdict(claim)}, raw=True)

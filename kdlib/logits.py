@@ -153,10 +153,7 @@ def effective_logits(z_t: ArrayLike, y_g: ArrayLike, rho: ArrayLike, T: ArrayLik
     general = ~(pure_hard | pure_soft | unit_temperature)
     safe_rho = torch.where(general | unit_temperature, rho_, torch.full_like(rho_, 0.5))
     safe_T = torch.where(general, T_, torch.full_like(T_, 2.0))
-    if general.any():
-        solved = _solve_label_one(a, safe_rho, safe_T)
-    else:
-        solved = a.clone()
+    solved = _solve_label_one(a, safe_rho, safe_T) if general.any() else a.clone()
     if unit_temperature.any():
         solved = torch.where(unit_temperature, _closed_form_t1(a, safe_rho), solved)
     solved = torch.where(pure_soft, a, solved)

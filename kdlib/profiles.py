@@ -42,7 +42,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", fig1_points=81, gd_iterations=2_000,
+        name="smoke", fig1_points=81,
         ntk_widths=(64, 256, 1024), ntk_points=8, lin_width=256, lin_samples=16, lin_steps=300,
         fig_s7_samples=500,
     ),

@@ -1,0 +1,53 @@
+# Two commands: `make book` (build the book at the quick profile) and `make test` (what CI runs).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= quick
+DEVICE ?= auto
+NOTEBOOKS ?=
+
+.PHONY: book run build test lint unit notebooks nbval book-smoke browser bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+book: $(STAMP)                      ## execute every chapter at $(PROFILE) and build the HTML book
+	$(BIN)/kdbook run $(NOTEBOOKS) --profile $(PROFILE) --device $(DEVICE)
+	$(BIN)/kdbook build
+
+run: $(STAMP)
+	$(BIN)/kdbook run $(NOTEBOOKS) --profile $(PROFILE) --device $(DEVICE)
+
+build: $(STAMP)
+	$(BIN)/kdbook build
+
+lint: $(STAMP)
+	$(BIN)/ruff check kdlib tests benchmarks notebooks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not notebooks and not browser"
+
+notebooks: $(STAMP)                 ## the smoke book: every chapter executed at the smoke profile
+	$(BIN)/kdbook run --profile smoke --device cpu
+
+nbval: notebooks
+	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider book/generated/*.ipynb
+
+book-smoke: notebooks
+	$(BIN)/kdbook build
+
+browser: book-smoke
+	$(BIN)/python -m pytest -m browser
+
+test: lint unit nbval book-smoke    ## everything CI checks
+	$(BIN)/python -m pytest -m "notebooks or browser"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_logits.py
+
+clean:
+	rm -rf _build book/generated .kdcache

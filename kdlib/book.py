@@ -1,0 +1,352 @@
+"""Execute the chapter notebooks with papermill and build the Jupyter Book (``kdbook``'s engine).
+
+Notebook sources are Jupytext py:percent files in ``notebooks/``. ``run_notebooks`` converts
+each, injects parameters with papermill, and writes the executed ``.ipynb`` into
+``book/generated/`` (git-ignored), where ``_toc.yml`` expects it. Executed notebooks are
+cached under ``.kdcache/notebooks/`` keyed on a hash of the notebook source, the ``kdlib``
+source and the parameters, so re-running an unchanged notebook costs a file copy.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kdlib import profiles
+
+__all__ = [
+    "BookError", "RunRecord", "find_root", "available_notebooks", "resolve_notebooks", "notebook_parameters",
+    "parse_value", "run_notebooks", "build_book", "executed_notebooks", "cache_key",
+]
+
+KDLIB_DIR = Path(__file__).resolve().parent
+RESERVED_PARAMETERS = ("profile", "device")
+
+
+class BookError(RuntimeError):
+    """A user-facing error of the book pipeline (bad notebook name, parameter, missing run...)."""
+
+
+@dataclass
+class RunRecord:
+    """What happened when one notebook was executed (or taken from the cache)."""
+
+    notebook: str
+    profile: str
+    device: str
+    parameters: dict[str, Any]
+    key: str
+    status: str = "ok"  # ok | failed
+    cached: bool = False
+    wall_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    date: str = ""
+    commit: str = ""
+    dirty: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    output: str = ""
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The book's root: the nearest folder upwards holding ``_toc.yml`` and ``notebooks/``."""
+    env = os.environ.get("KDBOOK_ROOT")
+    candidates = [Path(env)] if env else []
+    here = (start or Path.cwd()).resolve()
+    candidates += [here, *here.parents, KDLIB_DIR.parent]
+    for candidate in candidates:
+        if (candidate / "_toc.yml").is_file() and (candidate / "notebooks").is_dir():
+            return candidate
+    raise BookError("no book found: run kdbook inside the repository (a folder with _toc.yml and notebooks/)")
+
+
+def generated_dir(root: Path) -> Path:
+    return root / "book" / "generated"
+
+
+def cache_dir(root: Path) -> Path:
+    return Path(os.environ.get("KDBOOK_CACHE", root / ".kdcache")) / "notebooks"
+
+
+def available_notebooks(root: Path) -> dict[str, Path]:
+    """Chapter sources by name (the file stem), in book order."""
+    return {path.stem: path for path in sorted((root / "notebooks").glob("*.py"))}
+
+
+def resolve_notebooks(root: Path, names: Iterable[str] | None) -> list[str]:
+    """Map user-given names (stem, unique prefix such as ``01``, or path) to notebook stems."""
+    known = available_notebooks(root)
+    if not names:
+        return list(known)
+    chosen = []
+    for name in names:
+        stem = Path(name).stem if name.endswith((".py", ".ipynb")) else name
+        matches = [k for k in known if k == stem] or [k for k in known if k.startswith(stem)]
+        if len(matches) != 1:
+            reason = "is ambiguous" if matches else "is not a notebook"
+            raise BookError(f"notebook {name!r} {reason}; notebooks: {', '.join(known)}")
+        chosen.append(matches[0])
+    return chosen
+
+
+def notebook_parameters(source: Path) -> dict[str, Any]:
+    """Names and defaults assigned in the cell tagged ``parameters`` of a py:percent notebook."""
+    lines = source.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("# %%") and "parameters" in line), None)
+    if start is None:
+        raise BookError(f"{source.name} has no cell tagged 'parameters'")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# %%")), len(lines))
+    tree = ast.parse("\n".join(lines[start + 1 : end]))
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    try:
+                        found[target.id] = ast.literal_eval(node.value) if node.value is not None else None
+                    except ValueError:
+                        found[target.id] = None
+    return found
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML (``3`` → int, ``0.5`` → float, ``[1, 2]`` → list), else a string."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if isinstance(value, dict | type(None)) and text not in ("null", "~") else value
+
+
+def _kdlib_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(KDLIB_DIR.rglob("*.py")):
+        digest.update(str(path.relative_to(KDLIB_DIR)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(source: Path, parameters: Mapping[str, Any]) -> str:
+    """Hash of the notebook source, the kdlib source and the parameters: equal keys, equal books."""
+    digest = hashlib.sha256()
+    digest.update(source.read_bytes())
+    digest.update(_kdlib_fingerprint().encode())
+    digest.update(json.dumps(dict(parameters), sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:24]
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def provenance(root: Path) -> dict[str, Any]:
+    """Commit, dirty flag, date and package versions of this run."""
+    import importlib.metadata as metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "scipy", "matplotlib", "kdlib", "papermill", "jupyter-book"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {
+        "commit": _git(root, "rev-parse", "--short=12", "HEAD"),
+        "dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "versions": versions,
+    }
+
+
+class _PeakMemory:
+    """Samples the resident memory of this process's children (the kernel) while a notebook runs."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> _PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path, stem: str) -> None:
+    import jupytext
+    import papermill
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    with tempfile.TemporaryDirectory() as scratch:
+        converted = Path(scratch) / f"{stem}.ipynb"
+        jupytext.write(notebook, converted)
+        previous = os.environ.get("KDBOOK_NOTEBOOK")
+        os.environ["KDBOOK_NOTEBOOK"] = stem
+        try:
+            papermill.execute_notebook(
+                str(converted), str(output), parameters=parameters, kernel_name="python3",
+                cwd=str(root), progress_bar=False, log_output=False,
+            )
+        finally:
+            if previous is None:
+                os.environ.pop("KDBOOK_NOTEBOOK", None)
+            else:
+                os.environ["KDBOOK_NOTEBOOK"] = previous
+
+
+def _stamp(path: Path, record: RunRecord) -> None:
+    data = json.loads(path.read_text())
+    data.setdefault("metadata", {})["kdbook"] = asdict(record)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def run_notebook(
+    root: Path, stem: str, *, profile: str, device: str, parameters: Mapping[str, Any], force: bool = False
+) -> RunRecord:
+    """Execute one notebook (or reuse its cached execution) into ``book/generated``."""
+    source = available_notebooks(root)[stem]
+    allowed = notebook_parameters(source)
+    for name in parameters:
+        if name not in allowed:
+            raise BookError(f"{stem} has no parameter {name!r}; its parameters: {', '.join(allowed)}")
+    full = {"profile": profile, "device": device, **parameters}
+    key = cache_key(source, full)
+    cached = cache_dir(root) / f"{stem}-{key}.ipynb"
+    target = generated_dir(root) / f"{stem}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = RunRecord(notebook=stem, profile=profile, device=device, parameters=dict(parameters), key=key)
+    if cached.is_file() and not force:
+        shutil.copyfile(cached, target)
+        record.cached = True
+        return record
+    record.__dict__.update(provenance(root))
+    started = time.perf_counter()
+    partial = target.with_suffix(".partial.ipynb")
+    try:
+        with _PeakMemory() as memory:
+            _execute(source, partial, full, root, stem)
+    except Exception as error:  # papermill's error carries the failing cell and traceback
+        record.status, record.error = "failed", f"{type(error).__name__}: {error}"
+    record.wall_s = round(time.perf_counter() - started, 2)
+    record.peak_rss_mb = round(memory.peak / 2**20, 1)
+    if partial.is_file():
+        _stamp(partial, record)
+        os.replace(partial, target)
+    if record.status == "ok":
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        scratch = cached.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(target, scratch)
+        os.replace(scratch, cached)  # atomic: a reader never sees half a notebook
+    return record
+
+
+def run_notebooks(
+    names: Iterable[str] | None = None,
+    *,
+    profile: str = "quick",
+    device: str = "auto",
+    parameters: Mapping[str, Any] | None = None,
+    force: bool = False,
+    root: Path | None = None,
+    progress: bool = True,
+) -> list[RunRecord]:
+    """Execute notebooks at a profile; raise BookError listing failures after running all of them."""
+    root = root or find_root()
+    if profile not in profiles.PROFILES:
+        raise BookError(f"profile must be one of {', '.join(profiles.PROFILES)}; got {profile!r}")
+    try:
+        profiles.resolve_device(device)
+    except ValueError as error:
+        raise BookError(str(error)) from None
+    parameters = dict(parameters or {})
+    for reserved in RESERVED_PARAMETERS:
+        if reserved in parameters:
+            raise BookError(f"set {reserved} with --{reserved}, not -p {reserved}")
+    stems = resolve_notebooks(root, names)
+    for stem in stems:  # validate every notebook's parameters before running any
+        allowed = notebook_parameters(available_notebooks(root)[stem])
+        unknown = [name for name in parameters if name not in allowed]
+        if unknown and len(stems) == 1:
+            raise BookError(f"{stem} has no parameter {unknown[0]!r}; its parameters: {', '.join(allowed)}")
+    records = []
+    for stem in stems:
+        allowed = notebook_parameters(available_notebooks(root)[stem])
+        own = {name: value for name, value in parameters.items() if name in allowed}
+        if progress:
+            print(f"[kdbook] {stem} (profile={profile}, device={device}) ...", end="", flush=True)
+        record = run_notebook(root, stem, profile=profile, device=device, parameters=own, force=force)
+        if progress:
+            how = "cached" if record.cached else f"{record.wall_s:.1f} s, peak {record.peak_rss_mb:.0f} MiB"
+            print(f" {record.status} ({how})", flush=True)
+        records.append(record)
+    if len(stems) > 1:
+        unused = [name for name in parameters if not any(
+            name in notebook_parameters(available_notebooks(root)[s]) for s in stems)]
+        if unused:
+            raise BookError(f"no selected notebook has parameter(s) {', '.join(unused)}")
+    failed = [r for r in records if r.status != "ok"]
+    if failed:
+        details = "\n".join(f"  {r.notebook}: {r.error.splitlines()[0] if r.error else 'failed'}" for r in failed)
+        raise BookError(f"{len(failed)} notebook(s) failed (executed copies in book/generated):\n{details}")
+    return records
+
+
+def executed_notebooks(root: Path) -> dict[str, Path]:
+    """Executed notebooks present in book/generated, by stem."""
+    folder = generated_dir(root)
+    paths = {stem: folder / f"{stem}.ipynb" for stem in available_notebooks(root)}
+    return {stem: path for stem, path in paths.items() if path.is_file()}
+
+
+def build_book(root: Path | None = None, *, strict: bool = True, quiet: bool = False) -> Path:
+    """Write the generated pages, then run ``jupyter-book build`` (strict: ``-W -n --keep-going``)."""
+    from kdlib import report
+
+    root = root or find_root()
+    missing = [stem for stem in available_notebooks(root) if stem not in executed_notebooks(root)]
+    if missing:
+        raise BookError(f"not executed yet: {', '.join(missing)}; run `kdbook run` first")
+    report.write_generated_pages(root)
+    executable = Path(sys.executable).with_name("jupyter-book")
+    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root)]
+    if strict:
+        command += ["-W", "-n", "--keep-going"]
+    if quiet:
+        command += ["--quiet"]
+    result = subprocess.run(command, cwd=root)
+    if result.returncode != 0:
+        raise BookError(f"jupyter-book build failed (exit {result.returncode}); see the messages above")
+    return root / "_build" / "html" / "index.html"
