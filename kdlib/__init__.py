@@ -8,7 +8,13 @@ Public API (each function's docstring cites the paper's equation it implements):
 """
 
 from kdlib import claims, profiles
-from kdlib.logits import effective_logits, eq3_residual, hard_label_correction, paper_gradient_descent
+from kdlib.logits import (
+    effective_logits,
+    eq3_residual,
+    hard_label_correction,
+    paper_gradient_descent,
+    reference_effective_logit,
+)
 
 __all__ = [
     "claims",
@@ -17,5 +23,6 @@ __all__ = [
     "eq3_residual",
     "hard_label_correction",
     "paper_gradient_descent",
+    "reference_effective_logit",
 ]
 __version__ = "0.1.0"

@@ -20,7 +20,9 @@ from torch import Tensor
 
 from kdlib._validate import ArrayLike, as_float64, check_labels, check_range, first_device
 
-__all__ = ["effective_logits", "hard_label_correction", "paper_gradient_descent", "eq3_residual"]
+__all__ = [
+    "effective_logits", "hard_label_correction", "paper_gradient_descent", "eq3_residual", "reference_effective_logit",
+]
 
 _LOG2 = math.log(2.0)
 _MAX_ITERATIONS = 200
@@ -228,3 +230,31 @@ def paper_gradient_descent(
         gradient = rho_ / T_ * (torch.sigmoid(z / T_) - target_soft) + (1 - rho_) * (torch.sigmoid(z) - y_g_)
         z = z - learning_rate * gradient
     return z
+
+
+def reference_effective_logit(z_t: float, y_g: int, rho: float, T: float, *, digits: int = 50) -> float:
+    """Eq. 3's root by plain bisection in ``digits``-digit arithmetic (mpmath): slow, independent.
+
+    Uses the naive formula of Eq. 3 and bisects on [-10⁴, 10⁴] until the bracket is far below
+    float64 resolution. σ(z/T) must be resolved next to 1 down to e^{−|ẑ|/T}, so the working
+    precision grows with |z_t|/T: ``digits`` are the digits left after that cancellation.
+    Exists to test ``effective_logits`` against an unrelated method.
+    """
+    import mpmath
+
+    digits = digits + int((abs(z_t) * max(1.0, 1.0 / T) + 60) / math.log(10))
+    if not 0 < rho < 1:
+        raise ValueError(f"rho must be strictly between 0 and 1 for the reference solver, got {rho!r}")
+    with mpmath.workdps(digits):
+        sigmoid = lambda x: 1 / (1 + mpmath.exp(-x))  # noqa: E731
+        rho_, T_, z_t_ = mpmath.mpf(rho), mpmath.mpf(T), mpmath.mpf(z_t)
+        target = sigmoid(z_t_ / T_)
+
+        def derivative(z: mpmath.mpf) -> mpmath.mpf:
+            return rho_ / T_ * (sigmoid(z / T_) - target) + (1 - rho_) * (sigmoid(z) - y_g)
+
+        lo, hi = mpmath.mpf(-1e4), mpmath.mpf(1e4)
+        for _ in range(4 * digits + 20):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if derivative(mid) < 0 else (lo, mid)
+        return float((lo + hi) / 2)

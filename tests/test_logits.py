@@ -1,0 +1,148 @@
+"""Eq. 3 solver: exactness against independent computations, edge cases, validation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from kdlib import effective_logits, eq3_residual, hard_label_correction, paper_gradient_descent
+from kdlib.logits import _closed_form_t1, _solve_label_one, reference_effective_logit
+
+
+def random_points(count, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    z_t = torch.empty(count, dtype=torch.float64).uniform_(-40, 40, generator=generator)
+    y_g = torch.randint(0, 2, (count,), generator=generator).double()
+    rho = torch.empty(count, dtype=torch.float64).uniform_(0.001, 0.999, generator=generator)
+    T = torch.exp(torch.empty(count, dtype=torch.float64).uniform_(math.log(0.1), math.log(100), generator=generator))
+    return z_t, y_g, rho, T
+
+
+def test_roots_match_50_digit_bisection():
+    # mpmath bisection shares nothing with the Newton-in-log-space solver; 1e-12 relative is
+    # ~10^4 ulp, far looser than either method's own error but far tighter than any use needs.
+    z_t, y_g, rho, T = random_points(40, seed=1)
+    ours = effective_logits(z_t, y_g, rho, T)
+    for i in range(len(z_t)):
+        reference = reference_effective_logit(z_t[i].item(), int(y_g[i]), rho[i].item(), T[i].item())
+        assert abs(ours[i].item() - reference) <= 1e-12 * max(1.0, abs(reference)), (i, ours[i].item(), reference)
+
+
+@pytest.mark.parametrize("z_t", [-40.0, -5.0, 0.0, 1e-9, 5.0, 40.0])
+@pytest.mark.parametrize("rho", [0.001, 0.5, 0.999])
+@pytest.mark.parametrize("T", [0.1, 1.0, 100.0])
+def test_corners_of_the_supported_range(z_t, rho, T):
+    for y_g in (0, 1):
+        ours = effective_logits(z_t, y_g, rho, T).item()
+        reference = reference_effective_logit(z_t, y_g, rho, T)
+        assert math.isfinite(ours)
+        assert abs(ours - reference) <= 1e-12 * max(1.0, abs(reference))
+
+
+def test_residual_of_eq3_vanishes_on_a_dense_grid():
+    z_t = torch.linspace(-40, 40, 2001, dtype=torch.float64)
+    for T in (0.1, 0.5, 2.0, 5.0, 100.0):
+        for rho in (0.001, 0.05, 0.5, 0.999):
+            for y_g in (0.0, 1.0):
+                z_eff = effective_logits(z_t, y_g, rho, T)
+                assert eq3_residual(z_eff, z_t, y_g, rho, T).abs().max() <= 1e-12
+
+
+def test_closed_form_at_unit_temperature_matches_the_general_solver():
+    z_t, _, rho, _ = random_points(500, seed=2)
+    general = _solve_label_one(z_t, rho, torch.ones_like(z_t))
+    closed = _closed_form_t1(z_t, rho)
+    torch.testing.assert_close(general, closed, rtol=1e-13, atol=1e-13)
+
+
+def test_closed_form_is_the_probability_mixture():
+    z_t = torch.linspace(-10, 10, 101, dtype=torch.float64)
+    z_eff = effective_logits(z_t, 1, 0.3, 1.0)
+    torch.testing.assert_close(torch.sigmoid(z_eff), 0.3 * torch.sigmoid(z_t) + 0.7, rtol=1e-14, atol=1e-15)
+
+
+def test_label_symmetry():
+    z_t, _, rho, T = random_points(300, seed=3)
+    torch.testing.assert_close(effective_logits(z_t, 0, rho, T), -effective_logits(-z_t, 1, rho, T), rtol=0, atol=0)
+
+
+def test_pure_soft_and_pure_hard_limits():
+    z_t = torch.tensor([-3.0, 0.5, 7.0], dtype=torch.float64)
+    torch.testing.assert_close(effective_logits(z_t, 1, 1.0, 5.0), z_t)
+    assert effective_logits(z_t, 1, 0.0, 5.0).tolist() == [math.inf] * 3
+    assert effective_logits(z_t, 0, 0.0, 5.0).tolist() == [-math.inf] * 3
+
+
+def test_hard_label_pushes_towards_its_side_and_more_with_more_hard_labels():
+    z_t = torch.linspace(-20, 20, 401, dtype=torch.float64)
+    rhos = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)[:, None]
+    z_eff = effective_logits(z_t, 1, rhos, 3.0)
+    assert (z_eff > z_t).all()
+    assert (torch.diff(z_eff, dim=0) < 0).all()  # larger ρ (fewer hard labels) → smaller push
+
+
+def test_hard_label_correction_is_the_derivative_in_the_hard_ratio():
+    z_t = torch.linspace(-8, 8, 161, dtype=torch.float64)
+    for T in (0.5, 2.0, 5.0):
+        for y_g in (0.0, 1.0):
+            analytic = hard_label_correction(z_t, y_g, T)
+            # δz_h reaches 1e6 here, so the step shrinks with it to stay in the linear regime;
+            # ρ ≤ 1 rules out a central difference, so use the second-order one-sided one.
+            step = 1 - (1 - 1e-5 / analytic.abs().clamp_min(1.0))  # the hard ratio ρ = 1 − step really has
+            f1 = effective_logits(z_t, y_g, 1 - step, T)
+            f2 = effective_logits(z_t, y_g, 1 - 2 * step, T)
+            numeric = (-3 * z_t + 4 * f1 - f2) / (2 * step)
+            assert ((numeric - analytic).abs() / analytic.abs().clamp_min(1.0)).max() <= 1e-5
+
+
+def test_hard_label_correction_stays_finite_in_log_space():
+    value = hard_label_correction(40.0, 0, 2.0)
+    # y_g − σ(z_t) = −σ(40); 1/(σ(20)σ(−20)) = (1 + e^20)(1 + e^-20)
+    expected = -4.0 * (1 / (1 + math.exp(-40))) * (1 + math.exp(20)) * (1 + math.exp(-20))
+    assert value.item() == pytest.approx(expected, rel=1e-13)
+
+
+def test_paper_gradient_descent_agrees_where_it_converges():
+    z_t = torch.linspace(-10, 10, 201, dtype=torch.float64)
+    y_g = (z_t > 0).double()
+    exact = effective_logits(z_t, y_g, 0.5, 5.0)
+    descent = paper_gradient_descent(z_t, y_g, 0.5, 5.0)
+    assert (descent - exact).abs().max() <= 1e-9
+
+
+def test_inputs_numpy_python_and_broadcasting():
+    out = effective_logits(np.array([0.5, -1.0]), np.array([[1], [0]]), 0.2, [2.0, 3.0])
+    assert out.shape == (2, 2)
+    assert out.dtype == torch.float64
+    assert effective_logits(1.0, 1, 0.5, 2.0).shape == ()
+
+
+def test_device_of_tensor_inputs_is_kept():
+    z_t = torch.zeros(3, dtype=torch.float32)
+    assert effective_logits(z_t, 1, 0.5, 2.0).device == z_t.device
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"rho": 1.5}, "rho"),
+        ({"rho": -0.1}, "rho"),
+        ({"T": 0.0}, "T"),
+        ({"T": -1.0}, "T"),
+        ({"y_g": 0.5}, "y_g"),
+        ({"z_t": float("nan")}, "z_t"),
+        ({"rho": float("nan")}, "rho"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, name):
+    arguments = {"z_t": 1.0, "y_g": 1, "rho": 0.5, "T": 2.0, **kwargs}
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        effective_logits(**arguments)
+
+
+def test_gradient_descent_rejects_bad_settings():
+    with pytest.raises(ValueError, match="iterations"):
+        paper_gradient_descent(1.0, 1, 0.5, 2.0, iterations=0)
+    with pytest.raises(ValueError, match="start"):
+        paper_gradient_descent(1.0, 1, 0.5, 2.0, start="middle")
