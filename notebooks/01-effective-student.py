@@ -152,18 +152,26 @@ claims.check("sec2.exact", "Sec. 2, Eq. 3", "roots agree with 50-digit bisection
 # is wrong everywhere, $y_g = \mathbb 1\{z_t < 0\}$.
 
 # %%
+def plot_split(ax, curve, **style):
+    """Draw z_t ≤ 0 and z_t > 0 separately so the split shows as a jump, not a steep segment."""
+    left = z_grid <= 0
+    ax.plot(z_grid[left], curve[left], **style)
+    style.pop("label", None)
+    ax.plot(z_grid[~left], curve[~left], **style)
+
+
 def panel(ax, curves_correct, curves_wrong, label):
     for color, (value, z_eff) in zip(plotting.colors(len(curves_correct)), curves_correct.items(), strict=True):
-        ax.plot(z_grid, z_eff, color=color, label=label(value))
-        ax.plot(z_grid, curves_wrong[value], color=color, linestyle="--")
-    ax.plot(z_grid, z_grid, color="grey", linewidth=0.8, linestyle=":", label="$z_{s,eff} = z_t$")
+        plot_split(ax, z_eff, color=color, label=label(value))
+        plot_split(ax, curves_wrong[value], color=color, linestyle="--")
+    ax.plot(z_grid, z_grid, color="grey", linewidth=0.8, linestyle=":", label="$z_{s,\\mathrm{eff}} = z_t$")
     ax.set_xlabel("teacher logit $z_t$")
     ax.set_ylabel("effective student logit $z_{s,\\mathrm{eff}}$")
     ax.set_ylim(-3 * cfg.fig1_z_max, 3 * cfg.fig1_z_max)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4)
 
 
-fig, axes = plotting.figure(2)
+fig, axes = plotting.figure(2, height=4.0)
 panel(axes[0, 0], left_correct, left_wrong, lambda rho: f"$\\rho = {rho}$")
 axes[0, 0].set_title(f"$T = {left_T}$")
 panel(axes[0, 1], right_correct, right_wrong, lambda T: f"$T = {T}$")
@@ -285,12 +293,12 @@ claims.check("sec2.plateau-artifact", "Sec. S4 (our analysis)", "the paper's sol
 fig, axes = plotting.figure(1)
 ax = axes[0, 0]
 for color, T in zip(plotting.colors(3), (0.2, 0.5, 1.0), strict=True):
-    ax.plot(z_grid, right_correct[T], color=color, label=f"exact, $T = {T}$")
-    ax.plot(z_grid, gd_right[T], color=color, linestyle="--", label=f"gradient descent, $T = {T}$")
+    plot_split(ax, right_correct[T], color=color, label=f"exact, $T = {T}$")
+    plot_split(ax, gd_right[T], color=color, linestyle="--", label=f"gradient descent, $T = {T}$")
 ax.set_xlabel("teacher logit $z_t$")
 ax.set_ylabel("effective student logit $z_{s,\\mathrm{eff}}$")
 ax.set_title(f"$\\rho = {right_rho}$, correct teacher")
-ax.legend(loc="upper left")
+ax.legend(loc="lower right")
 plotting.publish(fig, "fig1-plateau")
 
 # %% [markdown]
