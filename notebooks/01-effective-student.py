@@ -57,7 +57,7 @@ print(f"profile {cfg.name}: {cfg.fig1_points} points per curve, paper solver wit
 #
 # with ReLU activation $g$, width $m$ and $\sigma_W = \sigma_b = 1$. In this parameterization
 # each weight moves by $O(1/\sqrt m)$ during training, which is what makes a wide network
-# behave like its linearization (the {doc}`s1-ntk-regime` appendix checks it).
+# behave like its linearization (the NTK-regime appendix checks it).
 #
 # Binary distillation mixes two cross-entropies (Eq. 2): the student's tempered probability
 # $\sigma(z_s/T)$ is pulled towards the teacher's $\sigma(z_t/T)$ with weight $\rho$ (the *soft
