@@ -4,6 +4,7 @@ Public API (each function's docstring cites the paper's equation it implements):
 
 * Eq. 3 — ``effective_logits``, ``hard_label_correction`` (Theorem 2), ``eq3_residual``,
   ``paper_gradient_descent`` (the paper's own solver, kept as a baseline).
+* Eq. 1 — ``NTKMLP``, the wide ReLU network in NTK parameterization.
 * Profiles and claims — ``profiles.resolve``, ``claims.check``.
 """
 
@@ -15,8 +16,10 @@ from kdlib.logits import (
     paper_gradient_descent,
     reference_effective_logit,
 )
+from kdlib.nets import NTKMLP
 
 __all__ = [
+    "NTKMLP",
     "claims",
     "profiles",
     "effective_logits",
