@@ -141,7 +141,7 @@ for width, row in zip(cfg.ntk_widths, errors, strict=True):
 print(f"fitted slope {slope:.3f} ± {slope_se:.3f} (standard error)")
 plotting.publish_text("s1-slope", f"{slope:.2f} ± {slope_se:.2f}")
 paper_width = cfg.ntk_widths.index(1024) if 1024 in cfg.ntk_widths else len(cfg.ntk_widths) - 1
-plotting.publish_text("s1-err-1024", f"{errors[paper_width].mean().item():.1%} (at m = {cfg.ntk_widths[paper_width]})")
+plotting.publish_text("s1-err-1024", f"{errors[paper_width].mean().item():.1%}")
 
 # %%
 fig, axes = plotting.figure(1, width=4.8, height=3.6)
@@ -172,8 +172,8 @@ _ = plotting.publish(fig, "s1-ntk-error")  # (the returned file paths are not sh
 # it has no such figure. Points: single networks; line: their mean; dashed: least-squares fit.
 # ```
 #
-# The fitted slope is {glue:md}`s1-slope`, consistent with $-1/2$. At the width $m = 1024$ the
-# paper uses for its figures, $\hat\Theta$ is on average {glue:md}`s1-err-1024` away from $\Theta$
+# The fitted slope is {glue:md}`s1-slope`, consistent with $-1/2$. At the width $m = 1024$ that
+# the paper uses for its figures (the claim below uses the widest width if a profile omits 1024), $\hat\Theta$ is on average {glue:md}`s1-err-1024` away from $\Theta$
 # in this norm: small, but not negligible. The paper states $\hat\Theta \approx \Theta$ as an
 # assumption after Eq. 4; this is its size.
 
