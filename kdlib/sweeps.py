@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from kdlib import executor as _executor
 from kdlib.results import CorruptEntry, ResultCache, describe_parameters, task_key, task_seed
