@@ -21,7 +21,9 @@ notebook: unset or ``inprocess``; ``processes:N``; ``local:N`` (a LocalCluster o
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -31,7 +33,8 @@ from typing import Any
 import torch
 
 __all__ = [
-    "InProcessExecutor", "DaskExecutor", "open_executor", "executor_from_env", "describe", "task_device",
+    "InProcessExecutor", "DaskExecutor", "open_executor", "executor_from_env", "shared_executor_from_env",
+    "describe", "task_device",
     "slurm_cluster", "load_cluster_config", "SLURM_DEFAULTS",
 ]
 
@@ -191,7 +194,7 @@ def _local_cluster(workers: int, gpu: bool) -> Any:
     from distributed import LocalCluster
 
     resources = {"GPU": 1} if gpu else None
-    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                         resources=resources, silence_logs=40)
 
 
@@ -244,8 +247,32 @@ def open_executor(
     return InProcessExecutor()
 
 
+_shared: dict[str, cf.Executor] = {}
+
+
+def shared_executor_from_env(variable: str = "KDLIB_EXECUTOR") -> cf.Executor:
+    """Like :func:`executor_from_env`, but one executor per spec and process, closed at exit.
+
+    ``sweep`` uses it, so a notebook with many sweeps starts one pool or cluster, not one per sweep.
+    """
+    spec = os.environ.get(variable, "").strip()
+    with _worker_lock:
+        if spec not in _shared:
+            _shared[spec] = executor_from_env(variable)
+            if len(_shared) == 1:
+                atexit.register(_close_shared)
+        return _shared[spec]
+
+
+def _close_shared() -> None:
+    while _shared:
+        _, pool = _shared.popitem()
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 def executor_from_env(variable: str = "KDLIB_EXECUTOR") -> cf.Executor:
-    """The executor named by ``$KDLIB_EXECUTOR`` (see the module docstring); in-process when unset."""
+    """A new executor named by ``$KDLIB_EXECUTOR`` (see the module docstring); in-process when unset."""
     spec = os.environ.get(variable, "").strip()
     if spec in ("", "inprocess", "in-process"):
         return InProcessExecutor()

@@ -171,8 +171,8 @@ def sweep(
         function: a module-level function (process pools and dask pickle it by reference).
         tasks: keyword arguments of each call. Numbers, strings, tensors, arrays and containers
             of them; they form the cache key together with the function and the ``kdlib`` source.
-        executor: where calls run (:mod:`kdlib.executor`); default ``$KDLIB_EXECUTOR``, else in-process.
-            An executor passed in is left open; one created here is shut down.
+        executor: where calls run (:mod:`kdlib.executor`); default ``$KDLIB_EXECUTOR`` (one shared
+            executor per process, closed at exit), else in-process. An executor passed in is left open.
         cache: ``True`` (the default store under ``.kdcache/results``), ``False``, a folder or a ResultCache.
         progress: a tqdm bar with done/total and ETA (the dask dashboard link in its postfix).
         gpu: each call needs one GPU: on dask it requests the resource ``GPU=1``.
@@ -190,72 +190,66 @@ def sweep(
         if not isinstance(task, Mapping):
             raise ValueError(f"tasks[{index}] must be a mapping of keyword arguments, got {type(task).__name__}")
     store = _as_cache(cache)
-    own_executor = executor is None
-    pool = _executor.executor_from_env() if executor is None else executor
+    pool = _executor.shared_executor_from_env() if executor is None else executor
     started = time.perf_counter()
-    try:
-        if gpu and isinstance(pool, _executor.DaskExecutor) and pool.gpu_workers() == 0:
-            raise ValueError("gpu=True but no dask worker declares a GPU resource; "
-                             "start workers with `--resources GPU=1` (kdbook does this for GPU clusters)")
-        keys = [task_key(function, task) for task in tasks]
-        result = SweepResult([None] * len(tasks))
-        result.keys, result.hits, result.computed, result.corrupt, result.failures = keys, 0, 0, [], []
-        result.where = _executor.describe(pool)
-        pending: list[int] = []
-        for index, key in enumerate(keys):
-            if store is not None:
-                try:
-                    result[index] = store.get(key)
-                    result.hits += 1
-                    continue
-                except KeyError:
-                    pass
-                except CorruptEntry as error:
-                    warnings.warn(f"corrupt cache entry recomputed: {error}", RuntimeWarning, stacklevel=2)
-                    result.corrupt.append(key)
-                    store.discard(key)
-            pending.append(index)
-        context = run_provenance() if pending and store is not None else {}
-        cache_path = str(store.path) if store is not None else None
-        bar = tqdm(total=len(tasks), initial=result.hits, desc=description or getattr(function, "__name__", "sweep"),
-                   unit="task", disable=not progress, dynamic_ncols=True)
-        if isinstance(pool, _executor.DaskExecutor) and pool.dashboard:
-            bar.set_postfix_str(f"dashboard {pool.dashboard}", refresh=False)
-
-        def settle(index: int, future: cf.Future[Any]) -> None:
+    if gpu and isinstance(pool, _executor.DaskExecutor) and pool.gpu_workers() == 0:
+        raise ValueError("gpu=True but no dask worker declares a GPU resource; "
+                         "start workers with `--resources GPU=1` (kdbook does this for GPU clusters)")
+    keys = [task_key(function, task) for task in tasks]
+    result = SweepResult([None] * len(tasks))
+    result.keys, result.hits, result.computed, result.corrupt, result.failures = keys, 0, 0, [], []
+    result.where = _executor.describe(pool)
+    pending: list[int] = []
+    for index, key in enumerate(keys):
+        if store is not None:
             try:
-                status, value, error = future.result()
-            except Exception:  # the worker died (KilledWorker), or the task could not be pickled
-                status, value, error = "failed", None, traceback.format_exc()
-            if status == "failed":
-                result.failures.append(TaskFailure(index, describe_parameters(tasks[index]), error))
-            else:
-                result[index] = value
-                result.hits += status == "hit"
-                result.computed += status == "computed"
-            bar.update(1)
+                result[index] = store.get(key)
+                result.hits += 1
+                continue
+            except KeyError:
+                pass
+            except CorruptEntry as error:
+                warnings.warn(f"corrupt cache entry recomputed: {error}", RuntimeWarning, stacklevel=2)
+                result.corrupt.append(key)
+                store.discard(key)
+        pending.append(index)
+    context = run_provenance() if pending and store is not None else {}
+    cache_path = str(store.path) if store is not None else None
+    bar = tqdm(total=len(tasks), initial=result.hits, desc=description or getattr(function, "__name__", "sweep"),
+               unit="task", disable=not progress, dynamic_ncols=True)
+    if isinstance(pool, _executor.DaskExecutor) and pool.dashboard:
+        bar.set_postfix_str(f"dashboard {pool.dashboard}", refresh=False)
 
-        submitted: dict[cf.Future[Any], int] = {}
+    def settle(index: int, future: cf.Future[Any]) -> None:
         try:
-            for index in pending:
-                kwargs = {"gpu": True} if gpu and isinstance(pool, _executor.DaskExecutor) else {}
-                future = pool.submit(_run_task, function, dict(tasks[index]), keys[index], cache_path, context,
-                                     **kwargs)
-                if future.done() and isinstance(pool, _executor.InProcessExecutor):
-                    settle(index, future)  # in-process: the bar moves task by task
-                else:
-                    submitted[future] = index
-            for future in cf.as_completed(submitted):
-                settle(submitted[future], future)
-        except BaseException:
-            for future in submitted:
-                future.cancel()
-            raise
-        finally:
-            bar.close()
+            status, value, error = future.result()
+        except Exception:  # the worker died (KilledWorker), or the task could not be pickled
+            status, value, error = "failed", None, traceback.format_exc()
+        if status == "failed":
+            result.failures.append(TaskFailure(index, describe_parameters(tasks[index]), error))
+        else:
+            result[index] = value
+            result.hits += status == "hit"
+            result.computed += status == "computed"
+        bar.update(1)
+
+    submitted: dict[cf.Future[Any], int] = {}
+    extra = {"gpu": True} if gpu and isinstance(pool, _executor.DaskExecutor) else {}
+    try:
+        for index in pending:
+            future = pool.submit(_run_task, function, dict(tasks[index]), keys[index], cache_path, context, **extra)
+            if future.done() and isinstance(pool, _executor.InProcessExecutor):
+                settle(index, future)  # in-process: the bar moves task by task
+            else:
+                submitted[future] = index
+        for future in cf.as_completed(submitted):
+            settle(submitted[future], future)
+    except BaseException:  # Ctrl-C: drop what has not started; finished tasks are already stored
+        for future in submitted:
+            future.cancel()
+        raise
     finally:
-        if own_executor:
-            pool.shutdown(wait=False, cancel_futures=True)
+        bar.close()
     result.failures.sort(key=lambda failure: failure.index)
     result.wall_s = time.perf_counter() - started
     if result.failures and raise_on_failure:

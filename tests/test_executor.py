@@ -42,6 +42,13 @@ def slow_marked(x: int, marks: str, pause: float) -> int:
     return x * x
 
 
+def interrupted_at_five(x: int, flag: str) -> int:
+    """Stands for Ctrl-C: raises KeyboardInterrupt at x = 5 while the flag file exists."""
+    if x == 5 and Path(flag).exists():
+        raise KeyboardInterrupt
+    return x + 100
+
+
 def descent_tasks(points: int = 41, iterations: int = 400) -> list[dict]:
     z = torch.linspace(-10, 10, points, dtype=torch.float64)
     correct = (z > 0).double()
@@ -158,6 +165,18 @@ def test_a_failing_task_is_reported_with_parameters_and_traceback_and_the_rest_i
     assert (again.hits, again.computed, len(again.failures)) == (4, 0, 1)  # finished tasks are not rerun
 
 
+def test_an_interrupted_sweep_resumes_computing_only_what_is_missing(tmp_path):
+    flag = tmp_path / "interrupt"
+    flag.touch()
+    tasks = [{"x": x, "flag": str(flag)} for x in range(8)]
+    with pytest.raises(KeyboardInterrupt):
+        sweep(interrupted_at_five, tasks, cache=tmp_path / "cache", progress=False)
+    assert ResultCache(tmp_path / "cache").info().entries == 5  # tasks 0-4 finished and were stored
+    flag.unlink()
+    resumed = sweep(interrupted_at_five, tasks, cache=tmp_path / "cache", progress=False)
+    assert (resumed.hits, resumed.computed) == (5, 3) and list(resumed) == [x + 100 for x in range(8)]
+
+
 def test_inputs_are_validated_with_clear_messages(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"tasks\[1\] must be a mapping"):
         sweep(square_plus_noise, [{"x": 1.0}, 2.0], cache=False)  # type: ignore[list-item]
@@ -205,6 +224,16 @@ def test_the_repository_cluster_config_is_valid():
     assert settings["gpus"] >= 1 and settings["walltime"]
 
 
+def test_kdbook_run_rejects_contradictory_or_bad_executor_options(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--cluster", "slurm", "--scheduler", "tcp://x:1"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert cli.main(["run", "--workers", "0"]) == 2
+    assert "--workers must be a positive integer, got 0" in capsys.readouterr().err
+    assert cli.main(["run", "--scheduler", "localhost"]) == 2
+    assert "scheduler must be an address" in capsys.readouterr().err
+
+
 def test_kdbook_cache_info_and_clear_report_sizes(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KDBOOK_CACHE", str(tmp_path))
     sweep(square_plus_noise, [{"x": 1.0}, {"x": 2.0}], cache=tmp_path / "results", progress=False)
@@ -222,7 +251,7 @@ def test_a_process_pool_gives_the_in_process_results(tmp_path):
     local = sweep(paper_gradient_descent, tasks, cache=False, progress=False)
     with executor.open_executor(workers=2) as pool:
         pooled = sweep(paper_gradient_descent, tasks, executor=pool, cache=tmp_path, progress=False)
-    assert pooled.computed == len(tasks)
+    assert pooled.computed == len(tasks) and pooled.where == "process pool (2 workers)"
     assert all(torch.equal(a, b) for a, b in zip(local, pooled, strict=True))
 
 
@@ -291,19 +320,20 @@ def test_a_local_cluster_sweep_equals_the_in_process_sweep_bit_for_bit(dask_pool
 
 
 @pytest.mark.slow
-def test_a_local_cluster_runs_the_notebooks_like_the_in_process_run(dask_pool, tiny_book):
+def test_kdbook_run_cluster_local_builds_the_same_book_as_the_in_process_run(tiny_book, capsys):
     generated = tiny_book / "book" / "generated"
-    records = book.run_notebooks(profile="smoke", device="cpu", root=tiny_book, progress=False, force=True)
-    assert [r.executor for r in records] == ["in-process", "in-process"]
+    assert cli.main(["run", "--profile", "smoke", "--device", "cpu"]) == 0
     local = {stem: _outputs(generated / f"{stem}.ipynb") for stem in ("01-tiny", "02-tiny")}
-    remote_records = book.run_notebooks(profile="smoke", device="cpu", root=tiny_book, progress=False,
-                                        force=True, executor=dask_pool)
-    assert all(r.status == "ok" and r.executor.startswith("dask") for r in remote_records)
+    assert cli.main(["run", "--profile", "smoke", "--device", "cpu", "--force", "--cluster", "local",
+                     "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "on dask LocalCluster" in out and "[2/2]" in out
+    assert {stem: _outputs(generated / f"{stem}.ipynb") for stem in ("01-tiny", "02-tiny")} == local
+    assert local["01-tiny"] != local["02-tiny"]  # the comparison can fail: the chapters' seeds differ
     for stem in ("01-tiny", "02-tiny"):
-        assert _outputs(generated / f"{stem}.ipynb") == local[stem]
         meta = json.loads((generated / f"{stem}.ipynb").read_text())["metadata"]["kdbook"]
-        assert meta["executor"].startswith("dask") and meta["host"] and meta["wall_s"] > 0
-    assert local["01-tiny"] != local["02-tiny"]  # the comparison can fail: seeds differ between chapters
+        assert meta["status"] == "ok" and meta["executor"].startswith("dask LocalCluster")
+        assert meta["host"] and meta["wall_s"] > 0 and meta["commit"] is not None
 
 
 @pytest.mark.slow
@@ -331,6 +361,8 @@ def test_killing_a_worker_mid_sweep_then_rerunning_recomputes_nothing_finished(d
     os.kill(victim, 9)
     thread.join(timeout=120)
     assert not thread.is_alive()
+    dask_pool.client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
+    assert victim not in dask_pool.client.run(os.getpid).values()
     stored_after_first = ResultCache(cache).info().entries
     assert stored_after_first >= 3
     again = sweep(slow_marked, tasks, executor=dask_pool, cache=cache, progress=False)
