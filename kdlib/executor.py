@@ -293,19 +293,24 @@ def executor_from_env(variable: str = "KDLIB_EXECUTOR") -> cf.Executor:
 _worker_lock = threading.Lock()
 
 
+def gpu_slot(worker_name: int | str) -> int:
+    """The GPU slot encoded in a dask worker's name: LocalCluster names workers 0, 1, ...; a
+    jobqueue job with several worker processes names them ``<job>-0``, ``<job>-1``, ...; else 0."""
+    if isinstance(worker_name, int):
+        return worker_name
+    tail = str(worker_name).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _worker_gpu_index() -> int | None:
-    """The GPU slot of the dask worker running this code: its name's trailing number, or None."""
+    """The GPU slot of the dask worker running this code, or None outside a dask worker."""
     try:
         from distributed import get_worker
 
         worker = get_worker()
     except (ImportError, ValueError):
         return None
-    name = worker.name
-    if isinstance(name, int):
-        return name
-    tail = str(name).rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    return gpu_slot(worker.name)
 
 
 def task_device(device: str | torch.device = "auto") -> torch.device:

@@ -110,6 +110,19 @@ def _seeded(seed: int):
             np.random.set_state(state_np)
 
 
+def _device_of(parameters: dict[str, Any]) -> str:
+    """The device a task computed on: its ``device`` argument, else that of its first tensor, else cpu."""
+    if "device" in parameters:
+        return str(parameters["device"])
+    for value in parameters.values():
+        if isinstance(value, torch.Tensor):
+            name = str(value.device)
+            if value.is_cuda:
+                name += f" ({torch.cuda.get_device_name(value.device)})"
+            return name
+    return "cpu"
+
+
 def _run_task(function: Callable[..., Any], parameters: dict[str, Any], key: str, cache_path: str | None,
               context: dict[str, Any]) -> tuple[str, Any, str]:
     """Runs on the worker: reuse a result another attempt stored, else compute, store and return it.
@@ -133,6 +146,7 @@ def _run_task(function: Callable[..., Any], parameters: dict[str, Any], key: str
     wall = time.perf_counter() - started
     if cache is not None:
         record = {**context, "function": f"{function.__module__}:{function.__qualname__}",
+                  "device": _device_of(parameters),
                   "parameters": describe_parameters(parameters), "wall_s": round(wall, 4),
                   "peak_rss_mb": _peak_rss_mb(), "worker_host": platform.node(), "worker_pid": os.getpid(),
                   "seed": task_seed(key)}

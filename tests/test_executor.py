@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -87,8 +89,10 @@ def test_cache_roundtrip_keeps_tensors_exactly_and_records_provenance(tmp_path):
         direct = paper_gradient_descent(**task)  # an independent, uncached call
         assert torch.equal(cold, direct) and torch.equal(warm, direct)
     record = ResultCache(tmp_path).provenance(first.keys[0])
-    for field in ("commit", "dirty", "versions", "host", "parameters", "wall_s", "peak_rss_mb", "seed"):
+    for field in ("commit", "dirty", "versions", "host", "device", "profile", "parameters", "wall_s", "peak_rss_mb",
+                  "seed"):
         assert field in record, field
+    assert record["device"] == "cpu" and record["wall_s"] > 0 and record["peak_rss_mb"] > 10
     assert record["parameters"]["rho"] == 0.01 and record["parameters"]["z_t"].startswith("tensor(41,)")
     assert record["versions"]["torch"] == torch.__version__.split("+")[0] or "torch" in record["versions"]
 
@@ -195,6 +199,20 @@ def test_inputs_are_validated_with_clear_messages(tmp_path, monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             executor.task_device("cuda")
+
+
+def test_each_gpu_worker_gets_its_own_gpu(monkeypatch):
+    assert [executor.gpu_slot(name) for name in (0, 3, "SLURMCluster-2-1", "SLURMCluster-7", "tcp://a:1")] == \
+        [0, 3, 1, 7, 0]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(executor, "_worker_gpu_index", lambda: 6)  # a dask worker in slot 6 of a 4-GPU node
+    assert executor.task_device("auto") == torch.device("cuda", 2)
+    assert executor.task_device("cuda") == torch.device("cuda", 2)
+    assert executor.task_device("cuda:1") == torch.device("cuda", 1)  # an explicit choice is kept
+    assert executor.task_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(executor, "_worker_gpu_index", lambda: None)  # not on a dask worker
+    assert executor.task_device("auto") == torch.device("cuda")
 
 
 def test_slurm_job_script_requests_the_configured_gpus_memory_and_time(tmp_path):
@@ -373,6 +391,34 @@ def test_killing_a_worker_mid_sweep_then_rerunning_recomputes_nothing_finished(d
     if "result" in outcome:  # dask retried the killed worker's task: the first run completed
         first = outcome["result"]
         assert first.computed + first.hits == 10 - len(first.failures)
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_client_is_killed_resumes_without_recomputing(dask_pool, tmp_path):
+    """Ctrl-C or a lost login node: the client process dies mid-sweep; its finished tasks are kept."""
+    marks, cache = tmp_path / "marks", tmp_path / "cache"
+    marks.mkdir()
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "from test_executor import slow_marked\nfrom kdlib.sweeps import sweep\n"
+              f"sweep(slow_marked, [{{'x': x, 'marks': {str(marks)!r}, 'pause': 0.4}} for x in range(10)], "
+              f"cache={str(cache)!r}, progress=False)\n")
+    environment = {**os.environ, "KDLIB_EXECUTOR": dask_pool.client.scheduler.address}
+    client = subprocess.Popen([sys.executable, "-c", script], env=environment)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(marks.iterdir())) < 3 and time.monotonic() < deadline and client.poll() is None:
+            time.sleep(0.02)
+    finally:
+        client.kill()
+        client.wait()
+    time.sleep(1.5)  # tasks already running on the workers finish (and are stored) after their client died
+    stored = ResultCache(cache).info().entries
+    assert 3 <= stored < 10, f"{stored} entries: the client was not killed mid-sweep"
+    resumed = sweep(slow_marked, [{"x": x, "marks": str(marks), "pause": 0.4} for x in range(10)],
+                    executor=dask_pool, cache=cache, progress=False)
+    assert list(resumed) == [x * x for x in range(10)]
+    assert (resumed.hits, resumed.computed) == (stored, 10 - stored)
+    assert len(list(marks.iterdir())) == 10  # every task computed exactly once over both runs
 
 
 @pytest.mark.slow
