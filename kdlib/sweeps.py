@@ -83,13 +83,13 @@ def run_provenance() -> dict[str, Any]:
         root = book.find_root()
     except book.BookError:
         root = Path(__file__).resolve().parent.parent
-    record = book.provenance(root)
-    record["host"] = platform.node()
+    record = book.provenance(root)  # the same record executed notebooks carry in metadata.kdbook
     record["profile"] = getattr(claims, "_profile", None)
     return record
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of the process that ran the task (a high-water mark, so an upper bound)."""
     # ru_maxrss is KiB on Linux, bytes on macOS: the process's high-water mark as of now.
     scale = 1 if sys.platform == "darwin" else 1024
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, 1)
@@ -99,7 +99,8 @@ def _peak_rss_mb() -> float:
 def _seeded(seed: int):
     """Seed the global generators for one task and restore the caller's state afterwards."""
     state_py, state_np = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
