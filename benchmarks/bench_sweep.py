@@ -1,6 +1,6 @@
 """Sweeps side by side: in-process vs a 2-worker dask LocalCluster, and a warm cache vs a cold one.
 
-    python benchmarks/bench_sweep.py [--profile quick] [--workers 2] [--book]
+    python benchmarks/bench_sweep.py [--profile quick] [--workers 2] [--book] [--device cuda]
 
 The workload is Fig. 1's sweep (chapter 01): the paper's gradient-descent solver (Sec. S4), one
 task per curve — six soft ratios at T = 5 and six temperatures at ρ = 0.05 — on the profile's grid.
@@ -72,7 +72,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--book", action="store_true", help="also time a cold and a warm `kdbook run` at smoke")
     parser.add_argument("--no-paper-task", action="store_true", help="skip timing one paper-profile task")
+    parser.add_argument("--device", default="cpu", help="device of the paper-profile task: cpu, cuda, cuda:N")
     args = parser.parse_args()
+    try:
+        device = profiles.resolve_device(args.device)
+    except ValueError as error:
+        parser.error(str(error))
     torch.set_num_threads(1)  # one thread per worker process: the comparison is about processes
 
     tasks = fig1_tasks(args.profile)
@@ -103,10 +108,19 @@ def main() -> None:
     print(f"per task, in-process: {inline_s / len(tasks):.3f} s")
 
     if not args.no_paper_task:
-        paper = fig1_tasks("paper")[0]
-        _, paper_s = timed(lambda: paper_gradient_descent(**paper))
+        paper = {name: value.to(device) if isinstance(value, torch.Tensor) else value
+                 for name, value in fig1_tasks("paper")[0].items()}
+
+        def one_task() -> None:
+            paper_gradient_descent(**paper)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+
+        one_task()  # warm-up (CUDA context, kernels)
+        _, paper_s = timed(one_task)
+        where = f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "CPU, 1 thread"
         print(f"one Fig. 1 task at `paper` ({paper['z_t'].numel()} points, {paper['iterations']} steps), "
-              f"CPU, 1 thread: {paper_s:.3f} s")
+              f"{where}: {paper_s:.3f} s")
     if args.book:
         cold, warm_book, count = book_timings(book.find_root())
         print(f"kdbook run, {count} chapter(s) at smoke: cold {cold:.1f} s, warm {warm_book:.3f} s "
