@@ -48,6 +48,7 @@ test: lint unit nbval book-smoke    ## everything CI checks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_logits.py
+	$(BIN)/python benchmarks/bench_sweep.py --book
 
 clean:
 	rm -rf _build book/generated .kdcache

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=dict)
     error: str = ""
     output: str = ""
+    host: str = ""
+    executor: str = "in-process"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -165,7 +168,7 @@ def provenance(root: Path) -> dict[str, Any]:
     import importlib.metadata as metadata
 
     versions = {"python": platform.python_version()}
-    for package in ("torch", "numpy", "scipy", "matplotlib", "kdlib", "papermill", "jupyter-book"):
+    for package in ("torch", "numpy", "scipy", "matplotlib", "kdlib", "papermill", "jupyter-book", "distributed"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return {
@@ -173,6 +176,7 @@ def provenance(root: Path) -> dict[str, Any]:
         "dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "versions": versions,
+        "host": platform.node(),
     }
 
 
@@ -234,7 +238,8 @@ def _stamp(path: Path, record: RunRecord) -> None:
 
 
 def run_notebook(
-    root: Path, stem: str, *, profile: str, device: str, parameters: Mapping[str, Any], force: bool = False
+    root: Path, stem: str, *, profile: str, device: str, parameters: Mapping[str, Any], force: bool = False,
+    where: str = "in-process",
 ) -> RunRecord:
     """Execute one notebook (or reuse its cached execution) into ``book/generated``."""
     source = available_notebooks(root)[stem]
@@ -247,7 +252,8 @@ def run_notebook(
     cached = cache_dir(root) / f"{stem}-{key}.ipynb"
     target = generated_dir(root) / f"{stem}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    record = RunRecord(notebook=stem, profile=profile, device=device, parameters=dict(parameters), key=key)
+    record = RunRecord(notebook=stem, profile=profile, device=device, parameters=dict(parameters), key=key,
+                       executor=where)
     if cached.is_file() and not force:
         shutil.copyfile(cached, target)
         record.cached = True
@@ -282,8 +288,14 @@ def run_notebooks(
     force: bool = False,
     root: Path | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> list[RunRecord]:
-    """Execute notebooks at a profile; raise BookError listing failures after running all of them."""
+    """Execute notebooks at a profile; raise BookError listing failures after running all of them.
+
+    With an ``executor`` (:mod:`kdlib.executor`: a process pool or a dask cluster) the notebooks run
+    concurrently, one task each; a GPU device makes each task request one GPU. Every finished
+    notebook is cached by its worker at once, so an interrupted run resumes where it stopped.
+    """
     root = root or find_root()
     if profile not in profiles.PROFILES:
         raise BookError(f"profile must be one of {', '.join(profiles.PROFILES)}; got {profile!r}")
@@ -301,17 +313,23 @@ def run_notebooks(
         unknown = [name for name in parameters if name not in allowed]
         if unknown and len(stems) == 1:
             raise BookError(f"{stem} has no parameter {unknown[0]!r}; its parameters: {', '.join(allowed)}")
-    records = []
+    own_parameters = {}
     for stem in stems:
         allowed = notebook_parameters(available_notebooks(root)[stem])
-        own = {name: value for name, value in parameters.items() if name in allowed}
-        if progress:
-            print(f"[kdbook] {stem} (profile={profile}, device={device}) ...", end="", flush=True)
-        record = run_notebook(root, stem, profile=profile, device=device, parameters=own, force=force)
-        if progress:
-            how = "cached" if record.cached else f"{record.wall_s:.1f} s, peak {record.peak_rss_mb:.0f} MiB"
-            print(f" {record.status} ({how})", flush=True)
-        records.append(record)
+        own_parameters[stem] = {name: value for name, value in parameters.items() if name in allowed}
+    if executor is None:
+        records = []
+        for stem in stems:
+            if progress:
+                print(f"[kdbook] {stem} (profile={profile}, device={device}) ...", end="", flush=True)
+            record = run_notebook(root, stem, profile=profile, device=device, parameters=own_parameters[stem],
+                                  force=force)
+            if progress:
+                print(f" {_outcome(record)}", flush=True)
+            records.append(record)
+    else:
+        records = _run_on(executor, root, stems, profile=profile, device=device, parameters=own_parameters,
+                          force=force, progress=progress)
     if len(stems) > 1:
         unused = [name for name in parameters if not any(
             name in notebook_parameters(available_notebooks(root)[s]) for s in stems)]
@@ -322,6 +340,65 @@ def run_notebooks(
         details = "\n".join(f"  {r.notebook}: {r.error.splitlines()[0] if r.error else 'failed'}" for r in failed)
         raise BookError(f"{len(failed)} notebook(s) failed (executed copies in book/generated):\n{details}")
     return records
+
+
+def _outcome(record: RunRecord) -> str:
+    how = "cached" if record.cached else f"{record.wall_s:.1f} s, peak {record.peak_rss_mb:.0f} MiB"
+    return f"{record.status} ({how})"
+
+
+def _notebook_task(root: Path, stem: str, profile: str, device: str, parameters: dict[str, Any], force: bool,
+                   environment: dict[str, str], where: str) -> RunRecord:
+    """Runs on a worker: one notebook, with the client's cache settings; on a dask GPU worker its
+    kernel sees only this worker's GPU (CUDA_VISIBLE_DEVICES), so one notebook runs per GPU."""
+    os.environ.update(environment)
+    if device in ("auto", "cuda"):
+        from kdlib.executor import _worker_gpu_index
+
+        slot = _worker_gpu_index()
+        if slot is not None and "CUDA_VISIBLE_DEVICES" not in environment:
+            import torch
+
+            if torch.cuda.is_available():
+                os.environ["CUDA_VISIBLE_DEVICES"] = str(slot % torch.cuda.device_count())
+    return run_notebook(root, stem, profile=profile, device=device, parameters=parameters, force=force, where=where)
+
+
+def _run_on(executor: Executor, root: Path, stems: list[str], *, profile: str, device: str,
+            parameters: Mapping[str, dict[str, Any]], force: bool, progress: bool) -> list[RunRecord]:
+    import concurrent.futures as cf
+    import traceback
+
+    from kdlib import executor as _executor
+
+    where = _executor.describe(executor)
+    environment = {name: os.environ[name] for name in ("KDBOOK_CACHE", "KDBOOK_ROOT", "KDLIB_EXECUTOR",
+                                                        "CUDA_VISIBLE_DEVICES") if name in os.environ}
+    gpu = device.startswith("cuda") or (device == "auto" and isinstance(executor, _executor.DaskExecutor)
+                                        and executor.gpu_workers() > 0)
+    extra = {"gpu": True} if gpu and isinstance(executor, _executor.DaskExecutor) else {}
+    if progress:
+        print(f"[kdbook] {len(stems)} notebook(s) (profile={profile}, device={device}) on {where}", flush=True)
+    futures = {executor.submit(_notebook_task, root, stem, profile, device, parameters[stem], force, environment,
+                               where, **extra): stem for stem in stems}
+    done: dict[str, RunRecord] = {}
+    try:
+        for future in cf.as_completed(futures):
+            stem = futures[future]
+            try:
+                record = future.result()
+            except Exception as error:  # the worker died or the task could not run at all
+                record = RunRecord(notebook=stem, profile=profile, device=device, parameters=parameters[stem],
+                                   key="", status="failed", executor=where,
+                                   error=f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+            done[stem] = record
+            if progress:
+                print(f"[kdbook] {stem} {_outcome(record)} [{len(done)}/{len(stems)}]", flush=True)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [done[stem] for stem in stems]
 
 
 def executed_notebooks(root: Path) -> dict[str, Path]:

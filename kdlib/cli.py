@@ -1,7 +1,9 @@
 """``kdbook``: execute the chapter notebooks and build the book.
 
     kdbook run [NOTEBOOK ...] --profile smoke|quick|paper [-p NAME VALUE ...] [--device auto|cpu|cuda]
+               [--scheduler tcp://host:port | --cluster local|slurm] [--workers N] [--cluster-config FILE]
     kdbook build [--no-strict]
+    kdbook cache info|clear [--notebooks | --results]
     kdbook claims
     kdbook list
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from kdlib import book, profiles
 
@@ -25,6 +28,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter (repeatable)")
     run.add_argument("--force", action="store_true", help="re-execute even when a cached execution matches")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run notebooks on a dask scheduler, tcp://host:port")
+    where.add_argument("--cluster", choices=("local", "slurm"),
+                       help="start a dask LocalCluster, or a SLURMCluster from cluster.yaml, and run notebooks on it")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="workers of --cluster (slurm: GPUs); alone: a local process pool of N")
+    run.add_argument("--cluster-config", metavar="FILE", help="cluster.yaml for --cluster slurm (default: the book's)")
+
+    cache = commands.add_parser("cache", help="size report of, or clear, the execution and result caches")
+    cache.add_argument("action", choices=("info", "clear"))
+    which = cache.add_mutually_exclusive_group()
+    which.add_argument("--notebooks", action="store_true", help="only executed notebooks")
+    which.add_argument("--results", action="store_true", help="only sweep results")
 
     build = commands.add_parser("build", help="build the HTML book from executed notebooks")
     build.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
@@ -34,14 +50,52 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cache(root: Path, args: argparse.Namespace) -> None:
+    """``kdbook cache info|clear``: what the two caches hold (files, MiB), or delete it."""
+    from kdlib.results import ResultCache
+
+    folders = []
+    if not args.results:
+        folders.append(("executed notebooks", book.cache_dir(root), "*.ipynb"))
+    stores = [] if args.notebooks else [ResultCache(book.cache_dir(root).parent / "results")]
+    for label, folder, pattern in folders:
+        files = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        size = sum(path.stat().st_size for path in files)
+        if args.action == "clear":
+            for path in files:
+                path.unlink()
+            print(f"[kdbook] cleared {label}: {len(files)} file(s), {size / 2**20:.2f} MiB ({folder})")
+        else:
+            print(f"[kdbook] {label}: {len(files)} file(s), {size / 2**20:.2f} MiB ({folder})")
+    for store in stores:
+        info = store.clear() if args.action == "clear" else store.info()
+        print(f"[kdbook] {'cleared ' if args.action == 'clear' else ''}sweep results: {info.describe()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         root = book.find_root()
         if args.command == "run":
             parameters = {name: book.parse_value(value) for name, value in args.parameter}
-            book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
-                               parameters=parameters, force=args.force, root=root)
+            if args.workers is not None and args.workers < 1:
+                raise book.BookError(f"--workers must be a positive integer, got {args.workers}")
+            if args.scheduler is None and args.cluster is None and (args.workers or 1) == 1:
+                book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
+                                   parameters=parameters, force=args.force, root=root)
+            else:
+                from kdlib import executor
+
+                try:
+                    pool = executor.open_executor(scheduler=args.scheduler, cluster=args.cluster,
+                                                  workers=args.workers, config=args.cluster_config)
+                except ValueError as error:
+                    raise book.BookError(str(error)) from None
+                with pool:
+                    book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
+                                       parameters=parameters, force=args.force, root=root, executor=pool)
+        elif args.command == "cache":
+            _cache(root, args)
         elif args.command == "build":
             index = book.build_book(root, strict=not args.no_strict)
             print(f"[kdbook] book built: open file://{index}")

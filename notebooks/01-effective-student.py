@@ -195,12 +195,16 @@ plotting.publish(fig, "fig1")
 # and compare it with the exact roots on the same grid.
 
 # %%
-rho_column = torch.tensor(left_rhos, dtype=torch.float64)[:, None]  # one descent run for all curves
-T_column = torch.tensor(right_Ts, dtype=torch.float64)[:, None]
-gd_left = dict(zip(left_rhos, paper_gradient_descent(z_grid, correct, rho_column, left_T,
-                                                     iterations=cfg.gd_iterations), strict=True))
-gd_right = dict(zip(right_Ts, paper_gradient_descent(z_grid, correct, right_rho, T_column,
-                                                     iterations=cfg.gd_iterations), strict=True))
+from kdlib.sweeps import sweep
+
+# One descent run per curve, as a sweep: cached by content under .kdcache/results, and spread over
+# workers when KDLIB_EXECUTOR names a process pool or a dask cluster.
+descent = sweep(paper_gradient_descent, [
+    *(dict(z_t=z_grid, y_g=correct, rho=rho, T=left_T, iterations=cfg.gd_iterations) for rho in left_rhos),
+    *(dict(z_t=z_grid, y_g=correct, rho=right_rho, T=T, iterations=cfg.gd_iterations) for T in right_Ts),
+], progress=False)
+gd_left = dict(zip(left_rhos, descent[: len(left_rhos)], strict=True))
+gd_right = dict(zip(right_Ts, descent[len(left_rhos) :], strict=True))
 gap_left = max((gd_left[r] - left_correct[r]).abs().max().item() for r in left_rhos if r != 1.0)
 gap_right = {T: (gd_right[T] - right_correct[T]).abs().max().item() for T in right_Ts}
 for T, gap in gap_right.items():

@@ -1,0 +1,272 @@
+"""``sweep``: run ``function(**task)`` for every task, cached, resumable, on any executor.
+
+The book's experiments are grids (seeds × soft ratios × sample sizes × ...) of independent
+calls. ``sweep`` gives every call a content address (:func:`kdlib.results.task_key`), takes
+finished calls from the :class:`~kdlib.results.ResultCache`, sends the rest to an executor
+(:mod:`kdlib.executor`) and returns the results in task order. Because the *worker* stores each
+result the moment it is computed, an interrupted sweep (Ctrl-C, a killed worker, a lost node)
+loses only the calls that were running; running it again recomputes exactly what is missing.
+
+Each call runs with Python's, NumPy's and torch's global generators seeded from its key
+(:func:`kdlib.results.task_seed`) and restored afterwards, so a task that draws random numbers
+without its own ``torch.Generator`` still gives the same result on any worker, in any order,
+and a sweep does not disturb the caller's random stream.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import os
+import platform
+import random
+import resource
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from kdlib import executor as _executor
+from kdlib.results import CorruptEntry, ResultCache, describe_parameters, task_key, task_seed
+
+__all__ = ["sweep", "SweepResult", "SweepError", "TaskFailure", "run_provenance"]
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that raised (or whose worker died): its position, parameters and traceback."""
+
+    index: int
+    parameters: dict[str, Any]
+    error: str
+
+    def describe(self) -> str:
+        last = self.error.strip().splitlines()[-1] if self.error.strip() else "failed"
+        return f"task {self.index} {self.parameters}: {last}"
+
+
+class SweepError(RuntimeError):
+    """Some tasks failed; the others finished and were cached. ``.failures`` and ``.results`` hold both."""
+
+    def __init__(self, failures: list[TaskFailure], results: SweepResult) -> None:
+        self.failures, self.results = failures, results
+        lines = "\n".join(f"  {f.describe()}" for f in failures)
+        super().__init__(f"{len(failures)} of {len(results)} sweep task(s) failed (the others are cached):\n{lines}")
+
+
+class SweepResult(list):
+    """The results in task order, plus what the run did: ``hits`` (taken from the cache),
+    ``computed``, ``corrupt`` (cache entries found damaged and recomputed), ``failures``, ``keys``."""
+
+    hits: int
+    computed: int
+    corrupt: list[str]
+    failures: list[TaskFailure]
+    keys: list[str]
+    where: str
+    wall_s: float
+
+
+def run_provenance() -> dict[str, Any]:
+    """Commit, dirty flag, package versions, host and the current profile (shared by every task of a run)."""
+    from kdlib import book, claims
+
+    try:
+        root = book.find_root()
+    except book.BookError:
+        root = Path(__file__).resolve().parent.parent
+    record = book.provenance(root)  # the same record executed notebooks carry in metadata.kdbook
+    record["profile"] = getattr(claims, "_profile", None)
+    return record
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of the process that ran the task (a high-water mark, so an upper bound)."""
+    # ru_maxrss is KiB on Linux, bytes on macOS: the process's high-water mark as of now.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, 1)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Seed the global generators for one task and restore the caller's state afterwards."""
+    state_py, state_np = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(state_py)
+            np.random.set_state(state_np)
+
+
+def _device_of(parameters: dict[str, Any]) -> str:
+    """The device a task computed on: its ``device`` argument, else that of its first tensor, else cpu."""
+    if "device" in parameters:
+        return str(parameters["device"])
+    for value in parameters.values():
+        if isinstance(value, torch.Tensor):
+            name = str(value.device)
+            if value.is_cuda:
+                name += f" ({torch.cuda.get_device_name(value.device)})"
+            return name
+    return "cpu"
+
+
+def _run_task(function: Callable[..., Any], parameters: dict[str, Any], key: str, cache_path: str | None,
+              context: dict[str, Any]) -> tuple[str, Any, str]:
+    """Runs on the worker: reuse a result another attempt stored, else compute, store and return it.
+
+    Returns ``(status, value, error)`` with status ``hit``, ``computed`` or ``failed``; a raising task
+    becomes a ``failed`` row with its traceback instead of an exception, so the other tasks go on.
+    """
+    cache = ResultCache(cache_path) if cache_path else None
+    if cache is not None:
+        with contextlib.suppress(KeyError, CorruptEntry):
+            return "hit", cache.get(key), ""  # a retried task whose first attempt finished
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    try:
+        with _seeded(task_seed(key)):
+            value = function(**parameters)
+    except Exception:
+        return "failed", None, traceback.format_exc()
+    wall = time.perf_counter() - started
+    if cache is not None:
+        record = {**context, "function": f"{function.__module__}:{function.__qualname__}",
+                  "device": _device_of(parameters),
+                  "parameters": describe_parameters(parameters), "wall_s": round(wall, 4),
+                  "peak_rss_mb": _peak_rss_mb(), "worker_host": platform.node(), "worker_pid": os.getpid(),
+                  "seed": task_seed(key)}
+        if cuda:
+            record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        cache.put(key, value, record)
+    return "computed", value, ""
+
+
+def _as_cache(cache: bool | str | os.PathLike[str] | ResultCache | None) -> ResultCache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return ResultCache()
+    if isinstance(cache, ResultCache):
+        return cache
+    if isinstance(cache, str | os.PathLike):
+        return ResultCache(cache)
+    raise ValueError(f"cache must be True, False, a path or a ResultCache, got {cache!r}")
+
+
+def sweep(
+    function: Callable[..., Any],
+    tasks: Iterable[Mapping[str, Any]],
+    *,
+    executor: cf.Executor | None = None,
+    cache: bool | str | os.PathLike[str] | ResultCache | None = True,
+    progress: bool = True,
+    gpu: bool = False,
+    description: str | None = None,
+    raise_on_failure: bool = True,
+) -> SweepResult:
+    """``[function(**task) for task in tasks]``, cached by content, resumable and on any executor.
+
+    Args:
+        function: a module-level function (process pools and dask pickle it by reference).
+        tasks: keyword arguments of each call. Numbers, strings, tensors, arrays and containers
+            of them; they form the cache key together with the function and the ``kdlib`` source.
+        executor: where calls run (:mod:`kdlib.executor`); default ``$KDLIB_EXECUTOR`` (one shared
+            executor per process, closed at exit), else in-process. An executor passed in is left open.
+        cache: ``True`` (the default store under ``.kdcache/results``), ``False``, a folder or a ResultCache.
+        progress: a tqdm bar with done/total and ETA (the dask dashboard link in its postfix).
+        gpu: each call needs one GPU: on dask it requests the resource ``GPU=1``.
+        raise_on_failure: raise :class:`SweepError` after all tasks ran if any failed.
+    Returns:
+        A :class:`SweepResult` (a list in task order; a failed task's slot holds None).
+    Raises:
+        ValueError: a task is not a mapping, or ``gpu=True`` on a dask cluster without GPU workers.
+        SweepError: some tasks failed (only after every other task finished and was stored).
+    """
+    if not callable(function):
+        raise ValueError(f"function must be callable, got {function!r}")
+    tasks = list(tasks)
+    for index, task in enumerate(tasks):
+        if not isinstance(task, Mapping):
+            raise ValueError(f"tasks[{index}] must be a mapping of keyword arguments, got {type(task).__name__}")
+    store = _as_cache(cache)
+    pool = _executor.shared_executor_from_env() if executor is None else executor
+    started = time.perf_counter()
+    if gpu and isinstance(pool, _executor.DaskExecutor) and pool.gpu_workers() == 0:
+        raise ValueError("gpu=True but no dask worker declares a GPU resource; "
+                         "start workers with `--resources GPU=1` (kdbook does this for GPU clusters)")
+    keys = [task_key(function, task) for task in tasks]
+    result = SweepResult([None] * len(tasks))
+    result.keys, result.hits, result.computed, result.corrupt, result.failures = keys, 0, 0, [], []
+    result.where = _executor.describe(pool)
+    pending: list[int] = []
+    for index, key in enumerate(keys):
+        if store is not None:
+            try:
+                result[index] = store.get(key)
+                result.hits += 1
+                continue
+            except KeyError:
+                pass
+            except CorruptEntry as error:
+                warnings.warn(f"corrupt cache entry recomputed: {error}", RuntimeWarning, stacklevel=2)
+                result.corrupt.append(key)
+                store.discard(key)
+        pending.append(index)
+    context = run_provenance() if pending and store is not None else {}
+    cache_path = str(store.path) if store is not None else None
+    bar = tqdm(total=len(tasks), initial=result.hits, desc=description or getattr(function, "__name__", "sweep"),
+               unit="task", disable=not progress, dynamic_ncols=True)
+    if isinstance(pool, _executor.DaskExecutor) and pool.dashboard:
+        bar.set_postfix_str(f"dashboard {pool.dashboard}", refresh=False)
+
+    def settle(index: int, future: cf.Future[Any]) -> None:
+        try:
+            status, value, error = future.result()
+        except Exception:  # the worker died (KilledWorker), or the task could not be pickled
+            status, value, error = "failed", None, traceback.format_exc()
+        if status == "failed":
+            result.failures.append(TaskFailure(index, describe_parameters(tasks[index]), error))
+        else:
+            result[index] = value
+            result.hits += status == "hit"
+            result.computed += status == "computed"
+        bar.update(1)
+
+    submitted: dict[cf.Future[Any], int] = {}
+    extra = {"gpu": True} if gpu and isinstance(pool, _executor.DaskExecutor) else {}
+    try:
+        for index in pending:
+            future = pool.submit(_run_task, function, dict(tasks[index]), keys[index], cache_path, context, **extra)
+            if future.done() and isinstance(pool, _executor.InProcessExecutor):
+                settle(index, future)  # in-process: the bar moves task by task
+            else:
+                submitted[future] = index
+        for future in cf.as_completed(submitted):
+            settle(submitted[future], future)
+    except BaseException:  # Ctrl-C: drop what has not started; finished tasks are already stored
+        for future in submitted:
+            future.cancel()
+        raise
+    finally:
+        bar.close()
+    result.failures.sort(key=lambda failure: failure.index)
+    result.wall_s = time.perf_counter() - started
+    if result.failures and raise_on_failure:
+        raise SweepError(result.failures, result)
+    return result
