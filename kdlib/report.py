@@ -256,15 +256,21 @@ def scorecard_markdown(root: Path, found: list[Chapter] | None = None) -> str:
         lines.append(f"| {_doc(chapter)} | `{chapter.profile}` | {n['paper']} | {n['reproduced']} | {n['partly']} | "
                      f"{n['not reproduced']} | {n['passing']} / {n['checks']} |")
     lines += ["", "## Every claim", "",
-              "| claim | chapter | paper | statement | measured | expected | verdict | profile |",
-              "|---|---|---|---|---|---|---|---|"]
-    for row in claim_rows(found):
-        claim = row["claim"]
-        link = f"{{ref}}`{claim.id} <{_claims.anchor(claim)}>`"
-        lines.append(
-            f"| {link} | {_doc(row['chapter'])} | {_claims.cell(row['where'])} | {_claims.cell(row['statement'])} | "
-            f"{row['measured']} | {_claims.cell(row['expected'])} | {_claims.badge(row['verdict'])} | "
-            f"`{row['profile']}` |")
+              "Grouped by chapter; the claim's id opens the output where it is computed.", ""]
+    for chapter in found:
+        lines += [f"### {chapter.title}", "",
+                  f"Computed in {_doc(chapter)} at profile `{chapter.profile}`. {_summary(chapter.claims)}", ""]
+        if not chapter.claims:
+            lines += ["This chapter records no claims.", ""]
+            continue
+        lines += ["| claim | verdict | paper | statement | measured | expected |", "|---|---|---|---|---|---|"]
+        for row in claim_rows([chapter]):
+            claim = row["claim"]
+            lines.append(
+                f"| {{ref}}`{claim.id} <{_claims.anchor(claim)}>` | {_claims.badge(row['verdict'])} | "
+                f"{_claims.cell(row['where'])} | {_claims.cell(row['statement'])} | {row['measured']} | "
+                f"{_claims.cell(row['expected'])} |")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 

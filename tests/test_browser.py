@@ -247,13 +247,13 @@ def test_scorecard_lists_every_chapter_and_links_every_claim(site, browser):
     chapters = report.chapters(ROOT)
     _open(browser, site + "book/generated/scorecard.html")
     tables = browser.find_elements(By.TAG_NAME, "table")
-    assert len(tables) >= 2, "the scorecard should have a per-chapter table and a table of every claim"
-    per_chapter, every_claim = tables[0].text, tables[1].text
+    assert len(tables) >= 2, "the scorecard should have a per-chapter table and tables of every claim"
+    per_chapter, every_claim = tables[0].text, "\n".join(table.text for table in tables[1:])
     for chapter in chapters:
         assert chapter.title in per_chapter, f"chapter {chapter.title!r} missing from the scorecard"
         for claim in chapter.claims:
             assert claim.id in every_claim
-    hrefs = [a.get_attribute("href") for a in tables[1].find_elements(By.TAG_NAME, "a")]
+    hrefs = [a.get_attribute("href") for table in tables[1:] for a in table.find_elements(By.TAG_NAME, "a")]
     for chapter in chapters:
         for claim in chapter.claims:
             assert any(href.endswith(f"{chapter.stem}.html#{report._claims.anchor(claim)}") for href in hrefs), (
@@ -312,3 +312,16 @@ def test_chapters_offer_downloads_launch_buttons_and_gpu_notes(site, browser):
         assert f"Computed at profile {chapter.profile}" in article
         needs_gpu = bool(chapter.requirements.get("gpu"))
         assert ("needs a GPU" in article) == needs_gpu
+
+
+def test_theory_numbers_equations_as_the_paper_does(site, browser):
+    """Eq. N of the paper is labelled paper-eq-N on the theory page and displayed as (N)."""
+    from selenium.webdriver.common.by import By
+
+    _open(browser, site + "book/theory.html")
+    for number in range(1, 13):
+        shown = browser.find_element(By.CSS_SELECTOR, f"#equation-paper-eq-{number} .eqno").text
+        assert shown.startswith(f"({number})"), f"paper Eq. {number} is displayed as {shown!r}"
+    titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "p.admonition-title")]
+    for expected in ("Definition 1 (Data inefficiency)", "Theorem 1 (Risk bound)", "Theorem 2 (Effect of hard labels)"):
+        assert any(title.startswith(expected) for title in titles), (expected, titles)
