@@ -162,8 +162,9 @@ def recorded() -> list[Claim]:
     return list(_ledger)
 
 
-_BADGES = {"pass": "✅ pass", "fail": "❌ fail", "reproduced": "✅ reproduced", "partly": "🟡 partly",
-           "not reproduced": "❌ not reproduced"}
+# Plain symbols (not emoji): they render with the fonts every browser has, headless ones included.
+_BADGES = {"pass": "✓ pass", "fail": "✗ fail", "reproduced": "✓ reproduced", "partly": "◐ partly",
+           "not reproduced": "✗ not reproduced"}
 
 
 def cell(text: str) -> str:

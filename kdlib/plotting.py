@@ -54,6 +54,13 @@ def figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float 
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
 
 
+class _Paths(list):
+    """The paths ``publish`` wrote; shows nothing when it ends a notebook cell (no local paths in the book)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 def figure_folder(chapter: str | None) -> str:
     """Folder of a chapter's exported figures, relative to ``book/generated`` (``figures/<chapter>``)."""
     return f"figures/{chapter}" if chapter else "figures"
@@ -92,7 +99,7 @@ def publish(
     folder = _figure_dir(chapter)
     folder.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    paths = []
+    paths = _Paths()
     for extension in formats:
         path = folder / f"{name}.{extension}"
         fig.savefig(path, bbox_inches="tight")

@@ -381,7 +381,7 @@ def _status_cells(chapter: Chapter) -> list[str]:
     date = str(run.get("date", "?")).replace("T", " ").replace("+00:00", " UTC")
     wall = f"{run['wall_s']:.1f} s" if isinstance(run.get("wall_s"), int | float) else "?"
     memory = f"{run['peak_rss_mb']:.0f} MiB" if isinstance(run.get("peak_rss_mb"), int | float) else "?"
-    status = {"ok": "✅ ok", "failed": "❌ failed"}.get(run.get("status", "?"), str(run.get("status", "?")))
+    status = {"ok": "✓ ok", "failed": "✗ failed"}.get(run.get("status", "?"), str(run.get("status", "?")))
     parameters = ", ".join(f"`{k}={v!r}`" for k, v in (run.get("parameters") or {}).items()) or "defaults"
     return [_doc(chapter), f"`{run.get('profile', '?')}`", f"`{run.get('device', '?')}`", parameters, wall,
             memory, date, commit, status]
@@ -431,12 +431,15 @@ def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
 
 
 def chapter_header(chapter: Chapter) -> str:
-    """The generated admonitions at the top of a chapter: how it was computed, and GPU needs."""
+    """The generated admonitions at the top of a chapter: how it was computed, and GPU needs.
+
+    Colon fences, because a backtick fence's title may not contain backticks.
+    """
     run = chapter.run
     wall = f", {run['wall_s']:.1f} s" if isinstance(run.get("wall_s"), int | float) else ""
     n = _counts(chapter.claims)
     parts = [
-        f"```{{admonition}} Computed at profile `{chapter.profile}`",
+        f":::{{admonition}} Computed at profile `{chapter.profile}`",
         ":class: note",
         "",
         "This chapter re-derives and re-computes part of {cite:t}`ji2020knowledge`. Every figure and",
@@ -448,7 +451,7 @@ def chapter_header(chapter: Chapter) -> str:
         f"Source: {{download}}`{chapter.stem}.py </notebooks/{chapter.stem}.py>` (Jupytext) · "
         f"{{download}}`executed notebook <{chapter.stem}.ipynb>`. "
         f"Re-run: `kdbook run {chapter.stem} --profile paper`.",
-        "```",
+        ":::",
     ]
     gpu = chapter.requirements.get("gpu") or []
     if gpu:
@@ -456,14 +459,14 @@ def chapter_header(chapter: Chapter) -> str:
         note = chapter.requirements.get("gpu_note")
         parts += [
             "",
-            f"```{{admonition}} The {profiles} profile needs a GPU",
+            f":::{{admonition}} The {profiles} profile needs a GPU",
             ":class: warning",
             "",
             f"At the sizes of the {profiles} profile this chapter needs a CUDA GPU"
             + (f" ({note})" if note else "") + ":",
             f"`kdbook run {chapter.stem} --profile {gpu[0]} --device cuda`. "
             "The `smoke` and `quick` profiles run on a CPU.",
-            "```",
+            ":::",
         ]
     return "\n".join(parts)
 

@@ -305,7 +305,8 @@ plotting.publish(fig, "fig1-plateau")
 # ```{glue:figure} fig1-plateau
 # :name: fig-plateau
 #
-# Where the plateau comes from (profile {glue:md}`profile-01`). Solid: exact roots of Eq. 3;
+# Fig. 1 right of the paper, examined: where its plateau for $T < 1$ comes from (profile
+# {glue:md}`profile-01`). Solid: exact roots of Eq. 3;
 # dashed: the paper's gradient descent (η = 10). For $T < 1$ descent stalls near
 # $\log(e^{z_t} + \eta(1-\rho)N)$, Eq. {eq}`eq-gd-stall`, which does not depend on $T$.
 # ```

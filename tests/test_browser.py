@@ -10,7 +10,6 @@ screenshot of every page is saved under ``_build/screenshots/`` for review.
 
 from __future__ import annotations
 
-import base64
 import functools
 import http.server
 import json
@@ -157,14 +156,15 @@ def _wait_for(driver, url_end: str) -> None:
 
 
 def _screenshot(driver, name: str) -> Path:
-    """A full-page PNG of the current page (capped at 16000 px high)."""
+    """A full-page PNG of the current page (the window is stretched to the page, capped at 16000 px)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), 16000)
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1}})
     path = SCREENSHOTS / (name.replace("/", "__").removesuffix(".html") + ".png")
-    path.write_bytes(base64.b64decode(shot["data"]))
+    driver.set_window_size(1280, max(height, 900))
+    try:
+        driver.save_screenshot(str(path))
+    finally:
+        driver.set_window_size(1280, 900)
     return path
 
 
@@ -308,10 +308,11 @@ def test_chapters_offer_downloads_launch_buttons_and_gpu_notes(site, browser):
         html = browser.page_source
         assert f"{chapter.stem}.ipynb" in html and f"{chapter.stem}.py" in html, "download links missing"
         assert "colab.research.google.com" in html and "mybinder.org" in html, "launch buttons missing"
-        article = browser.find_element(By.CSS_SELECTOR, "article").text
-        assert f"Computed at profile {chapter.profile}" in article
+        notes = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "article .admonition.note")]
+        assert any(f"Computed at profile {chapter.profile}" in note for note in notes), notes
+        warnings = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "article .admonition.warning")]
         needs_gpu = bool(chapter.requirements.get("gpu"))
-        assert ("needs a GPU" in article) == needs_gpu
+        assert any("needs a GPU" in warning for warning in warnings) == needs_gpu, warnings
 
 
 def test_theory_numbers_equations_as_the_paper_does(site, browser):
