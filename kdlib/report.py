@@ -374,16 +374,20 @@ def export_figures(found: list[Chapter], folder: Path) -> list[Path]:
 # --------------------------------------------------------------------------- status
 
 
+def _short_doc(chapter: Chapter) -> str:
+    """A narrow link to a chapter for wide tables: its file name."""
+    return f"{{doc}}`{chapter.stem} <{chapter.stem}>`"
+
+
 def _status_cells(chapter: Chapter) -> list[str]:
     run = chapter.run
-    commit = run.get("commit") or "?"
-    commit = f"`{commit}`" + (" (uncommitted changes)" if run.get("dirty") else "")
-    date = str(run.get("date", "?")).replace("T", " ").replace("+00:00", " UTC")
+    commit = f"`{str(run.get('commit') or '?')[:8]}`" + (" dirty" if run.get("dirty") else "")
+    date = str(run.get("date", "?")).replace("T", " ")[:16]
     wall = f"{run['wall_s']:.1f} s" if isinstance(run.get("wall_s"), int | float) else "?"
     memory = f"{run['peak_rss_mb']:.0f} MiB" if isinstance(run.get("peak_rss_mb"), int | float) else "?"
     status = {"ok": "✓ ok", "failed": "✗ failed"}.get(run.get("status", "?"), str(run.get("status", "?")))
     parameters = ", ".join(f"`{k}={v!r}`" for k, v in (run.get("parameters") or {}).items()) or "defaults"
-    return [_doc(chapter), f"`{run.get('profile', '?')}`", f"`{run.get('device', '?')}`", parameters, wall,
+    return [_short_doc(chapter), f"`{run.get('profile', '?')}`", f"`{run.get('device', '?')}`", parameters, wall,
             memory, date, commit, status]
 
 
@@ -396,9 +400,10 @@ def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
         "Every chapter of this build was executed by `kdbook run` (papermill) before Sphinx rendered it;",
         "each row is read from the record the run stamped into its notebook. A chapter taken from the",
         "execution cache shows the run that produced it. Wall time is the whole notebook; peak memory",
-        "is the resident memory of its kernel.",
+        "is the resident memory of its kernel; *dirty* marks a run from a working tree with uncommitted",
+        "changes.",
         "",
-        "| chapter | profile | device | parameters | wall time | peak memory | date | commit | status |",
+        "| chapter | profile | device | parameters | wall time | peak memory | date (UTC) | commit | status |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(_status_cells(chapter)) + " |" for chapter in found]
@@ -408,13 +413,19 @@ def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
         for chapter in failed:
             error = str(chapter.run.get("error") or "failed").splitlines()[0].replace("`", "'")
             lines.append(f"- {_doc(chapter)}: `{_claims.cell(error)}`")
-    packages = sorted({name for chapter in found for name in (chapter.run.get("versions") or {})})
+    versions = {chapter.stem: chapter.run.get("versions") or {} for chapter in found}
+    packages = sorted({name for table in versions.values() for name in table})
     if packages:
-        lines += ["", "## Software", "", "| chapter | " + " | ".join(packages) + " |",
-                  "|---|" + "---|" * len(packages)]
-        for chapter in found:
-            versions = chapter.run.get("versions") or {}
-            lines.append(f"| {_doc(chapter)} | " + " | ".join(f"`{versions.get(p, '?')}`" for p in packages) + " |")
+        lines += ["", "## Software", "", "| package | version |", "|---|---|"]
+        for package in packages:
+            seen: dict[str, list[str]] = {}
+            for stem, table in versions.items():
+                seen.setdefault(table.get(package, "?"), []).append(stem)
+            if len(seen) == 1:
+                lines.append(f"| {package} | `{next(iter(seen))}` |")
+            else:  # chapters ran with different versions: say which ran with which
+                cell = "; ".join(f"`{version}` ({', '.join(stems)})" for version, stems in seen.items())
+                lines.append(f"| {package} | {cell} |")
     gpu = [chapter for chapter in found if chapter.requirements.get("gpu")]
     lines += ["", "## Hardware the profiles need", ""]
     if gpu:
