@@ -184,11 +184,12 @@ def badge(verdict: str) -> str:
 
 
 def _row(claim: Claim) -> str:
-    return (f"| `{claim.id}` | {cell(claim.where)} | {cell(claim.statement)} | {_fmt(claim.measured)} | "
-            f"{cell(expected_text(claim))} | {_BADGES[claim.verdict]} |")
+    return (f"| `{claim.id}` | {_BADGES[claim.verdict]} | {cell(claim.where)} | {cell(claim.statement)} | "
+            f"{_fmt(claim.measured)} | {cell(expected_text(claim))} |")
 
 
-_HEADER = ("| claim | paper | statement | measured | expected | verdict |\n"
+# The verdict comes second: on a narrow page a wide table scrolls, and the verdict must stay in view.
+_HEADER = ("| claim | verdict | paper | statement | measured | expected |\n"
            "|---|---|---|---|---|---|")
 
 
@@ -225,7 +226,7 @@ def _display(claim: Claim) -> None:
 
 
 def markdown_table(claims: list[Claim]) -> str:
-    """A markdown table of ``claims``: id, paper location, statement, measured, expected, verdict."""
+    """A markdown table of ``claims``: id, verdict, paper location, statement, measured, expected."""
     return "\n".join([_HEADER, *(_row(c) for c in claims)])
 
 

@@ -278,9 +278,9 @@ def claims_text(root: Path, found: list[Chapter] | None = None) -> str:
     """The scorecard as a plain-text table for the terminal (``kdbook claims``)."""
     found = chapters(root) if found is None else found
     rows = claim_rows(found)
-    columns = ["chapter", "claim", "kind", "verdict", "measured", "expected", "profile", "paper"]
+    columns = ["chapter", "claim", "kind", "verdict", "measured", "expected", "profile", "paper", "statement"]
     table = [[row["chapter"].stem, row["id"], row["kind"], row["verdict"], row["measured"], row["expected"],
-              row["profile"], row["where"]] for row in rows]
+              row["profile"], row["where"], row["statement"]] for row in rows]
     widths = [max([len(name), *(len(line[i]) for line in table)]) for i, name in enumerate(columns)]
     out = ["  ".join(name.ljust(width) for name, width in zip(columns, widths, strict=True)).rstrip(),
            "  ".join("-" * width for width in widths)]
