@@ -50,9 +50,11 @@ print(f"profile {cfg.name}: {cfg.fig1_points} points per curve, paper solver wit
 # as scale factors,
 #
 # $$
-# h^{1} = \frac{\sigma_W}{\sqrt d} W^{0} x + \sigma_b b^{0},\qquad
-# h^{l+1} = \frac{\sigma_W}{\sqrt m} W^{l} g(h^{l}) + \sigma_b b^{l},\qquad
-# f(x; w) = \frac{\sigma_W}{\sqrt m} W^{L} g(h^{L}) + \sigma_b b^{L},
+# \begin{aligned}
+# h^{1} &= \frac{\sigma_W}{\sqrt d} W^{0} x + \sigma_b b^{0}, \\
+# h^{l+1} &= \frac{\sigma_W}{\sqrt m} W^{l} g(h^{l}) + \sigma_b b^{l}, \qquad l = 1, \dots, L-1, \\
+# f(x; w) &= \frac{\sigma_W}{\sqrt m} W^{L} g(h^{L}) + \sigma_b b^{L},
+# \end{aligned}
 # $$
 #
 # with ReLU activation $g$, width $m$ and $\sigma_W = \sigma_b = 1$. In this parameterization

@@ -323,6 +323,11 @@ def test_theory_numbers_equations_as_the_paper_does(site, browser):
     for number in range(1, 13):
         shown = browser.find_element(By.CSS_SELECTOR, f"#equation-paper-eq-{number} .eqno").text
         assert shown.startswith(f"({number})"), f"paper Eq. {number} is displayed as {shown!r}"
+    # At a laptop's width no equation of the theory page needs a horizontal scroll bar.
+    wide = browser.execute_script(
+        "return Array.from(document.querySelectorAll('div.math, div.math mjx-container'))"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.closest('div.math').id || 'unlabelled')")
+    assert not wide, f"equations wider than the text column: {wide}"
     titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "p.admonition-title")]
     for expected in ("Definition 1 (Data inefficiency)", "Theorem 1 (Risk bound)", "Theorem 2 (Effect of hard labels)"):
         assert any(title.startswith(expected) for title in titles), (expected, titles)
