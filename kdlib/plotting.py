@@ -82,18 +82,21 @@ def publish(
 
     Args:
         fig: the finished figure.
-        name: glue key and file name (letters, digits, ``-``, ``_``).
+        name: glue key; also the file name, with characters other than letters, digits, ``-``,
+            ``_`` and ``.`` replaced by ``-``.
         formats: file formats to export; PNG and SVG by default (SVG scales without loss).
         paper: the paper figure reproduced, e.g. ``"Fig. 1"``; if None the Figures page reads it
             from the ``{glue:figure}`` caption.
     Returns:
         The paths written.
     Raises:
-        ValueError: ``name`` has characters that are unsafe in a file name or a URL.
+        ValueError: ``name`` is empty.
     """
-    if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
-        raise ValueError(f"name must be letters, digits, '-' or '_', got {name!r}")
+    if not name:
+        raise ValueError("name must be a non-empty glue key, got ''")
     from kdlib import claims
+
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
 
     chapter = os.environ.get("KDBOOK_NOTEBOOK")
     folder = _figure_dir(chapter)
@@ -101,7 +104,7 @@ def publish(
     fig.tight_layout()
     paths = _Paths()
     for extension in formats:
-        path = folder / f"{name}.{extension}"
+        path = folder / f"{stem}.{extension}"
         fig.savefig(path, bbox_inches="tight")
         paths.append(path)
     try:
@@ -132,7 +135,8 @@ def _display_record(name: str, chapter: str | None, paper: str | None, profile: 
     links = " · ".join(f"{{download}}`{path.suffix[1:].upper()} <{folder}/{path.name}>`" for path in paths)
     label = f"{paper} " if paper else ""
     markdown = f"Figure `{name}` {label}(profile `{profile}`), download: {links}"
-    record = {"name": name, "chapter": chapter, "paper": paper, "profile": profile, "files": files}
+    record = {"name": name, "file": paths[0].stem if paths else name, "chapter": chapter, "paper": paper,
+              "profile": profile, "files": files}
     display({"text/markdown": markdown, FIGURE_MIME_TYPE: record}, raw=True)
 
 

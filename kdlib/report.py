@@ -54,6 +54,7 @@ class Figure:
 
     name: str
     chapter: str
+    file: str  # file name without extension (the glue name, made safe)
     paper: str | None
     profile: str | None
     files: dict[str, str]
@@ -170,7 +171,8 @@ def _figures(stem: str, data: dict[str, Any]) -> list[Figure]:
             if not paper and (match := _FIG_PATTERN.search(caption)):
                 paper = f"Fig. {match.group(1).upper()}"
             figures[record["name"]] = Figure(
-                name=record["name"], chapter=stem, paper=paper, profile=record.get("profile"),
+                name=record["name"], chapter=stem, file=record.get("file", record["name"]), paper=paper,
+                profile=record.get("profile"),
                 files=record.get("files", {}), label=label, caption=caption)
     return list(figures.values())
 
@@ -330,12 +332,12 @@ def figures_markdown(root: Path, found: list[Chapter] | None = None) -> str:
                      else f"{{doc}}`see it in the chapter <{chapter.stem}>`")
             lines += [f"### {paper}: `{figure.name}`", ""]
             if "png" in figure.files:
-                lines += [f"```{{image}} {folder}/{figure.name}.png", f":alt: {paper}, regenerated ({figure.name})",
+                lines += [f"```{{image}} {folder}/{figure.file}.png", f":alt: {paper}, regenerated ({figure.name})",
                           ":width: 560px", "```", ""]
             caption = _caption_for_page(figure.caption, data)
             if caption:
                 lines += [caption, ""]
-            downloads = " · ".join(f"{{download}}`{ext.upper()} <{folder}/{figure.name}.{ext}>`"
+            downloads = " · ".join(f"{{download}}`{ext.upper()} <{folder}/{figure.file}.{ext}>`"
                                    for ext in figure.files)
             lines += [f"Reproduces **{paper}** of {{cite:t}}`ji2020knowledge` at profile `{figure.profile}`; "
                       f"{where}. Files: {downloads}.", ""]
@@ -363,7 +365,7 @@ def export_figures(found: list[Chapter], folder: Path) -> list[Path]:
             target = folder / figure_folder(chapter.stem)
             target.mkdir(parents=True, exist_ok=True)
             for ext, payload in figure.files.items():
-                path = target / f"{figure.name}.{ext}"
+                path = target / f"{figure.file}.{ext}"
                 data = payload.encode() if ext == "svg" else base64.b64decode(payload)
                 if not path.is_file() or path.read_bytes() != data:
                     path.write_bytes(data)

@@ -151,3 +151,18 @@ def test_duplicate_script_tags_are_dropped():
     context = {"script_files": scripts}
     sphinxext._drop_duplicate_scripts(None, "page", "page.html", context, None)
     assert len(context["script_files"]) == 3
+
+
+def test_publish_exports_png_and_svg_under_the_chapter_folder(tiny_book, monkeypatch):
+    from kdlib import plotting
+
+    monkeypatch.setenv("KDBOOK_NOTEBOOK", "09-tiny")
+    fig, axes = plotting.figure()
+    axes[0, 0].plot([0, 1], [1, 0])
+    paths = plotting.publish(fig, "fig 4/left")  # unsafe characters become '-' in the file name
+    folder = tiny_book / "book" / "generated" / "figures" / "09-tiny"
+    assert [p.name for p in paths] == ["fig-4-left.png", "fig-4-left.svg"]
+    assert (folder / "fig-4-left.png").read_bytes().startswith(b"\x89PNG")
+    assert b"<svg" in (folder / "fig-4-left.svg").read_bytes()[:500]
+    with pytest.raises(ValueError, match="name"):
+        plotting.publish(fig, "")
