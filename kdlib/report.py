@@ -223,10 +223,15 @@ def _counts(claims: list[_claims.Claim]) -> dict[str, int]:
     return {"paper": len(paper), **counts, "checks": len(checks), "passing": sum(c.ok for c in checks)}
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _summary(claims: list[_claims.Claim]) -> str:
     n = _counts(claims)
-    return (f"{n['paper']} paper claims: {n['reproduced']} reproduced, {n['partly']} partly, "
-            f"{n['not reproduced']} not reproduced. {n['checks']} correctness checks, {n['passing']} passing.")
+    return (f"{_plural(n['paper'], 'paper claim')}: {n['reproduced']} reproduced, {n['partly']} partly, "
+            f"{n['not reproduced']} not reproduced. {_plural(n['checks'], 'correctness check')}, "
+            f"{n['passing']} passing.")
 
 
 def _doc(chapter: Chapter) -> str:
@@ -457,8 +462,9 @@ def chapter_header(chapter: Chapter) -> str:
         "",
         "This chapter re-derives and re-computes part of {cite:t}`ji2020knowledge`. Every figure and",
         f"number below was computed when this notebook ran at profile `{chapter.profile}` on device",
-        f"`{run.get('device', '?')}`{wall} (details on the {{doc}}`status` page). Its {n['paper']} paper claims and",
-        f"{n['checks']} correctness checks are collected on the {{doc}}`scorecard`; its figures on the",
+        f"`{run.get('device', '?')}`{wall} (details on the {{doc}}`status` page).",
+        f"Its {_plural(n['paper'], 'paper claim')} and {_plural(n['checks'], 'correctness check')} are collected",
+        "on the {doc}`scorecard`; its figures on the",
         "{doc}`figures` page.",
         "",
         f"Source: {{download}}`{chapter.stem}.py </notebooks/{chapter.stem}.py>` (Jupytext) · "
