@@ -89,7 +89,7 @@ def test_scorecard_links_every_claim_and_counts_verdicts(tiny_book):
     text = report.scorecard_markdown(tiny_book)
     for claim in CLAIMS:
         assert f"{{ref}}`{claim.id} <{claims.anchor(claim)}>`" in text
-    assert "2 paper claims: 1 reproduced, 0 partly, 1 not reproduced. 1 correctness checks, 1 passing." in text
+    assert "2 paper claims: 1 reproduced, 0 partly, 1 not reproduced. 1 correctness check, 1 passing." in text
     assert "| {doc}`Tiny chapter (Section 9) <09-tiny>` | `smoke` | 2 | 1 | 0 | 1 | 1 / 1 |" in text
 
 
