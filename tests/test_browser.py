@@ -293,6 +293,7 @@ def test_search_finds_data_inefficiency(site, browser):
     _open(browser, site + "search.html?q=data+inefficiency")
     WebDriverWait(browser, 20).until(
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#search-results ul.search li")))
+    _screenshot(browser, "search-data-inefficiency")
     hits = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#search-results ul.search li a")]
     assert any("book/theory.html" in hit for hit in hits), hits
     theory = next(hit for hit in hits if "book/theory.html" in hit)
