@@ -332,7 +332,7 @@ def figures_markdown(root: Path, found: list[Chapter] | None = None) -> str:
         lines += [f"## {chapter.title}", ""]
         for figure in chapter.figures:
             folder = figure_folder(chapter.stem)
-            paper = figure.paper or "a figure of our own"
+            paper = figure.paper or "Our own figure"
             where = (f"{{ref}}`see it in the chapter <{figure.label}>`" if figure.label
                      else f"{{doc}}`see it in the chapter <{chapter.stem}>`")
             lines += [f"### {paper}: `{figure.name}`", ""]
@@ -344,8 +344,9 @@ def figures_markdown(root: Path, found: list[Chapter] | None = None) -> str:
                 lines += [caption, ""]
             downloads = " · ".join(f"{{download}}`{ext.upper()} <{folder}/{figure.file}.{ext}>`"
                                    for ext in figure.files)
-            lines += [f"Reproduces **{paper}** of {{cite:t}}`ji2020knowledge` at profile `{figure.profile}`; "
-                      f"{where}. Files: {downloads}.", ""]
+            what = (f"Reproduces **{figure.paper}** of {{cite:t}}`ji2020knowledge`" if figure.paper
+                    else "A figure of ours, with no counterpart in the paper, computed")
+            lines += [f"{what} at profile `{figure.profile}`; {where}. Files: {downloads}.", ""]
             related = _related_claims(figure, chapter.claims)
             if related:
                 lines += ["Claims about this figure:", ""]
