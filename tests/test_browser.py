@@ -301,7 +301,7 @@ def test_search_finds_data_inefficiency(site, browser):
     assert "data inefficiency" in browser.find_element(By.CSS_SELECTOR, "article").text.lower()
 
 
-def test_chapters_offer_downloads_launch_buttons_and_gpu_notes(site, browser):
+def test_chapters_cite_the_paper_and_offer_downloads_launch_buttons_and_gpu_notes(site, browser):
     from selenium.webdriver.common.by import By
 
     for chapter in report.chapters(ROOT):
@@ -309,6 +309,9 @@ def test_chapters_offer_downloads_launch_buttons_and_gpu_notes(site, browser):
         html = browser.page_source
         assert f"{chapter.stem}.ipynb" in html and f"{chapter.stem}.py" in html, "download links missing"
         assert "colab.research.google.com" in html and "mybinder.org" in html, "launch buttons missing"
+        cites = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "article a")
+                 if a.text == "2020" and "references.html" in (a.get_attribute("href") or "")]
+        assert cites, f"{chapter.stem} does not cite the paper (Ji and Zhu, 2020)"
         notes = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "article .admonition.note")]
         assert any(f"Computed at profile {chapter.profile}" in note for note in notes), notes
         warnings = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "article .admonition.warning")]
