@@ -40,8 +40,9 @@ nbval: notebooks
 book-smoke: notebooks
 	$(BIN)/kdbook build
 
-browser: book-smoke
+browser: book-smoke                 ## open every page of the smoke book in headless Chromium
 	$(BIN)/python -m pytest -m browser
+	@echo "screenshots of every page: _build/screenshots/"
 
 test: lint unit nbval book-smoke    ## everything CI checks
 	$(BIN)/python -m pytest -m "notebooks or browser"

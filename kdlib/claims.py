@@ -12,7 +12,9 @@ Two kinds of claim:
 
 Each claim is displayed in the notebook as a one-line summary and carried in the executed
 notebook as a JSON output of type ``application/vnd.kdlib.claim+json``; ``collect`` reads
-them back for the scorecard page and ``kdbook claims``.
+them back for the scorecard page and ``kdbook claims``. The summary starts with a MyST target
+``(claim-<chapter>-<id>)=`` (see ``anchor``), so the book's scorecard links every claim to the
+exact output where it is computed.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Claim", "ClaimFailed", "check", "table", "collect", "MIME_TYPE", "recorded", "set_profile"]
+__all__ = ["Claim", "ClaimFailed", "check", "table", "collect", "MIME_TYPE", "recorded", "set_profile", "anchor",
+           "markdown_table", "cell", "expected_text", "badge", "PAPER_VERDICTS"]
 
 MIME_TYPE = "application/vnd.kdlib.claim+json"
 RELATIONS = ("<=", ">=", "==", "<", ">")
@@ -32,6 +36,7 @@ PAPER_VERDICTS = ("reproduced", "partly", "not reproduced")
 
 _ledger: list[Claim] = []
 _profile: str | None = None
+_anchored: set[str] = set()  # labels already emitted: a claim re-checked in a notebook gets one target
 
 
 class ClaimFailed(AssertionError):
@@ -157,17 +162,46 @@ def recorded() -> list[Claim]:
     return list(_ledger)
 
 
-_BADGES = {"pass": "✅ pass", "fail": "❌ fail", "reproduced": "✅ reproduced", "partly": "🟡 partly",
-           "not reproduced": "❌ not reproduced"}
+# Plain symbols (not emoji): they render with the fonts every browser has, headless ones included.
+_BADGES = {"pass": "✓ pass", "fail": "✗ fail", "reproduced": "✓ reproduced", "partly": "◐ partly",
+           "not reproduced": "✗ not reproduced"}
+
+
+def cell(text: str) -> str:
+    """``text`` made safe for a markdown table cell (a literal ``|`` would split the cell)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def expected_text(claim: Claim) -> str:
+    """``relation expected ± tolerance``, the tolerance left out when it is zero."""
+    text = f"{claim.relation} {_fmt(claim.expected)}"
+    return text + (f" ± {_fmt(claim.tolerance)}" if claim.tolerance else "")
+
+
+def badge(verdict: str) -> str:
+    """The verdict with its colour symbol, as the book shows it."""
+    return _BADGES[verdict]
 
 
 def _row(claim: Claim) -> str:
-    return (f"| `{claim.id}` | {claim.where} | {claim.statement} | {_fmt(claim.measured)} | "
-            f"{claim.relation} {_fmt(claim.expected)} ± {_fmt(claim.tolerance)} | {_BADGES[claim.verdict]} |")
+    return (f"| `{claim.id}` | {_BADGES[claim.verdict]} | {cell(claim.where)} | {cell(claim.statement)} | "
+            f"{_fmt(claim.measured)} | {cell(expected_text(claim))} |")
 
 
-_HEADER = ("| claim | paper | statement | measured | expected | verdict |\n"
+# The verdict comes second: on a narrow page a wide table scrolls, and the verdict must stay in view.
+_HEADER = ("| claim | verdict | paper | statement | measured | expected |\n"
            "|---|---|---|---|---|---|")
+
+
+def anchor(claim: Claim) -> str:
+    """The Sphinx label of the output that displays ``claim``: ``claim-<chapter>-<id>``, lower case.
+
+    The chapter (the notebook stem, from ``KDBOOK_NOTEBOOK`` at execution) keeps labels unique
+    across chapters; characters other than letters and digits become ``-`` so the label is also
+    a valid HTML id.
+    """
+    raw = f"claim-{claim.notebook}-{claim.id}" if claim.notebook else f"claim-{claim.id}"
+    return re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
 
 
 def _display(claim: Claim) -> None:
@@ -184,10 +218,15 @@ def _display(claim: Claim) -> None:
     )
     if claim.note:
         markdown += f" *{claim.note}*"
+    label = anchor(claim)
+    if label not in _anchored:
+        _anchored.add(label)
+        markdown = f"({label})=\n{markdown}"
     display({"text/markdown": markdown, MIME_TYPE: asdict(claim)}, raw=True)
 
 
 def markdown_table(claims: list[Claim]) -> str:
+    """A markdown table of ``claims``: id, verdict, paper location, statement, measured, expected."""
     return "\n".join([_HEADER, *(_row(c) for c in claims)])
 
 

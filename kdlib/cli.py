@@ -102,12 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "claims":
             from kdlib import report
 
-            rows = report.all_claims(root)
-            if not rows:
+            found = report.chapters(root)
+            if not any(chapter.claims for chapter in found):
                 raise book.BookError("no executed notebooks with claims; run `kdbook run` first")
-            for stem, _, claim in rows:
-                print(f"{stem:28s} {claim.verdict:15s} {claim.describe()}")
-            if any(not claim.ok and claim.kind == "check" for _, _, claim in rows):
+            print(report.claims_text(root, found))  # the scorecard page's table, in the terminal
+            if any(not claim.ok and claim.kind == "check" for chapter in found for claim in chapter.claims):
                 return 1
         elif args.command == "list":
             for stem, path in book.available_notebooks(root).items():

@@ -50,9 +50,11 @@ print(f"profile {cfg.name}: {cfg.fig1_points} points per curve, paper solver wit
 # as scale factors,
 #
 # $$
-# h^{1} = \frac{\sigma_W}{\sqrt d} W^{0} x + \sigma_b b^{0},\qquad
-# h^{l+1} = \frac{\sigma_W}{\sqrt m} W^{l} g(h^{l}) + \sigma_b b^{l},\qquad
-# f(x; w) = \frac{\sigma_W}{\sqrt m} W^{L} g(h^{L}) + \sigma_b b^{L},
+# \begin{aligned}
+# h^{1} &= \frac{\sigma_W}{\sqrt d} W^{0} x + \sigma_b b^{0}, \\
+# h^{l+1} &= \frac{\sigma_W}{\sqrt m} W^{l} g(h^{l}) + \sigma_b b^{l}, \qquad l = 1, \dots, L-1, \\
+# f(x; w) &= \frac{\sigma_W}{\sqrt m} W^{L} g(h^{L}) + \sigma_b b^{L},
+# \end{aligned}
 # $$
 #
 # with ReLU activation $g$, width $m$ and $\sigma_W = \sigma_b = 1$. In this parameterization
@@ -83,7 +85,8 @@ print(f"profile {cfg.name}: {cfg.fig1_points} points per curve, paper solver wit
 # flow drives the training logits along $\dot z_s = -\eta\,\Theta\,\partial_{z_s}\mathcal L$ with a
 # positive-definite kernel $\Theta$ (Sec. S1), so training only stops where every per-sample
 # derivative vanishes. The converged logit $\hat z_s$ is therefore the root of
-# {eq}`eq-effective-logit` (Eq. 3 in the paper), a function of $(z_t, y_g, \rho, T)$ alone.
+# {eq}`eq-effective-logit` (Eq. 3 in the paper, {eq}`paper-eq-3` on the {doc}`../theory` page),
+# a function of $(z_t, y_g, \rho, T)$ alone.
 #
 # **The root is unique and bracketed.** Each term of {eq}`eq-effective-logit` increases with
 # $z_s$, so $d\ell/dz_s$ is strictly increasing. Take $y_g = 1$ (the case $y_g = 0$ follows from
@@ -309,7 +312,8 @@ plotting.publish(fig, "fig1-plateau")
 # ```{glue:figure} fig1-plateau
 # :name: fig-plateau
 #
-# Where the plateau comes from (profile {glue:md}`profile-01`). Solid: exact roots of Eq. 3;
+# Fig. 1 right of the paper, examined: where its plateau for $T < 1$ comes from (profile
+# {glue:md}`profile-01`). Solid: exact roots of Eq. 3;
 # dashed: the paper's gradient descent (η = 10). For $T < 1$ descent stalls near
 # $\log(e^{z_t} + \eta(1-\rho)N)$, Eq. {eq}`eq-gd-stall`, which does not depend on $T$.
 # ```
@@ -357,8 +361,8 @@ claims.check("sec5.sign-T-below-1", "Sec. 5 (our extension)", "for T < 1 a very 
 # *confidence* bound $\sigma(\hat z_s) \ge 1-\rho$ is special to $T = 1$: at other temperatures a
 # confidently wrong teacher drags the student a little below it (by up to about 0.04 for $T > 1$).
 #
-# The correction logits of Theorem 2, $\delta z_h = \partial \hat z_s / \partial(1-\rho)$ at
-# $\rho = 1$, have the closed form
+# The correction logits of Theorem 2 ({prf:ref}`thm-hard-labels` on the theory page),
+# $\delta z_h = \partial \hat z_s / \partial(1-\rho)$ at $\rho = 1$, have the closed form
 #
 # $$
 # \delta z_h = T^2\,\frac{y_g - \sigma(z_t)}{\sigma(z_t/T)\,\sigma(-z_t/T)},
