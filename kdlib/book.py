@@ -417,6 +417,9 @@ def build_book(root: Path | None = None, *, strict: bool = True, quiet: bool = F
     if missing:
         raise BookError(f"not executed yet: {', '.join(missing)}; run `kdbook run` first")
     report.write_generated_pages(root)
+    # Sphinx never deletes pages; a chapter or file removed since the last build would linger in
+    # the site (and in its search index) without this. Doctrees stay, so rebuilding stays incremental.
+    shutil.rmtree(root / "_build" / "html", ignore_errors=True)
     executable = Path(sys.executable).with_name("jupyter-book")
     command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root)]
     if strict:
