@@ -5,10 +5,13 @@ Public API (each function's docstring cites the paper's equation it implements):
 * Eq. 3 — ``effective_logits``, ``hard_label_correction`` (Theorem 2), ``eq3_residual``,
   ``paper_gradient_descent`` (the paper's own solver, kept as a baseline).
 * Eq. 1 — ``NTKMLP``, the wide ReLU network in NTK parameterization.
+* Eq. 4 — ``ntk_kernel``, ``nngp_kernel``, ``ntk_diagonal`` (infinite-width kernels of Eq. 1) and
+  ``empirical_ntk`` (the finite-width kernel φ(X)ᵀφ(X), layer by layer).
 * Profiles and claims — ``profiles.resolve``, ``claims.check``.
 """
 
 from kdlib import claims, profiles
+from kdlib.kernels import empirical_ntk, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
     effective_logits,
     eq3_residual,
@@ -23,6 +26,11 @@ __all__ = [
     "claims",
     "profiles",
     "effective_logits",
+    "empirical_ntk",
+    "full_jacobian_ntk",
+    "nngp_kernel",
+    "ntk_diagonal",
+    "ntk_kernel",
     "eq3_residual",
     "hard_label_correction",
     "paper_gradient_descent",
