@@ -39,13 +39,16 @@ __all__ = [
 
 
 def _kernel(kernel: ArrayLike, device: torch.device | None = None) -> Tensor:
-    theta = as_float64("kernel", kernel, device)
+    if isinstance(kernel, Tensor) and kernel.dtype == torch.float64:
+        theta = kernel.detach() if device is None else kernel.detach().to(device)  # one finiteness pass below
+    else:
+        theta = as_float64("kernel", kernel, device)
     if theta.ndim < 2 or theta.shape[-1] != theta.shape[-2]:
         raise ValueError(f"kernel must have shape (..., N, N), got {tuple(theta.shape)}")
     if theta.shape[-1] == 0:
         raise ValueError("kernel must hold at least one sample (N ≥ 1), got N = 0")
-    if not torch.isfinite(theta).all():
-        raise ValueError("kernel contains inf; every entry must be finite")
+    if not bool(torch.isfinite(theta).all()):
+        raise ValueError("kernel contains NaN or inf; every entry must be finite")
     return theta
 
 
