@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from kdlib._validate import ArrayLike, as_float64, first_device
 from kdlib.nets import NTKMLP
@@ -230,13 +231,13 @@ def _layer_features(model: NTKMLP, x: Tensor) -> tuple[list[Tensor], list[Tensor
     return inputs, deltas
 
 
-def _layerwise_ntk(model: NTKMLP, a: Tensor, b: Tensor | None, batch_size: int) -> Tensor:
+def _layerwise_ntk(model: NTKMLP, a: Tensor, b: Tensor | None, batch_size: int, progress: bool) -> Tensor:
     """Θ̂ = Σ_l (δ₁^l δ₂^lᵀ) ⊙ (s_l² a₁^l a₂^lᵀ + σ_b²): the Jacobian's Gram matrix, factor by factor."""
     feats_b = _layer_features(model, a if b is None else b)
     n1 = a.shape[0]
     n2 = feats_b[0][0].shape[0]
     out = torch.zeros(n1, n2, dtype=torch.float64, device=a.device)
-    for start in range(0, n1, batch_size):
+    for start in tqdm(range(0, n1, batch_size), desc="empirical NTK (layerwise)", disable=not progress):
         stop = min(n1, start + batch_size)
         if b is None:
             inputs = [t[start:stop] for t in feats_b[0]]
@@ -253,7 +254,7 @@ def _layerwise_ntk(model: NTKMLP, a: Tensor, b: Tensor | None, batch_size: int) 
     return out
 
 
-def _generic_ntk(model: nn.Module, a: Tensor, b: Tensor | None, batch_size: int) -> Tensor:
+def _generic_ntk(model: nn.Module, a: Tensor, b: Tensor | None, batch_size: int, progress: bool) -> Tensor:
     """φ(X₁)ᵀφ(X₂) for any module with scalar outputs, from Jacobian chunks of ``batch_size`` rows.
 
     Each chunk's Jacobian (batch_size × P) comes from ``torch.func.vmap(jacrev(...))`` in float64;
@@ -277,7 +278,7 @@ def _generic_ntk(model: nn.Module, a: Tensor, b: Tensor | None, batch_size: int)
     other = a if b is None else b
     n1, n2 = a.shape[0], other.shape[0]
     out = torch.zeros(n1, n2, dtype=torch.float64, device=a.device)
-    for i in range(0, n1, batch_size):
+    for i in tqdm(range(0, n1, batch_size), desc="empirical NTK (jacobian)", disable=not progress):
         rows = features(a[i:i + batch_size])
         for j in range(i if b is None else 0, n2, batch_size):
             cols = rows if (b is None and j == i) else features(other[j:j + batch_size])
@@ -294,6 +295,7 @@ def empirical_ntk(
     *,
     batch_size: int = 256,
     method: str = "auto",
+    progress: bool = False,
 ) -> Tensor:
     """Finite-width kernel Θ̂(X₁, X₂) = φ(X₁)ᵀφ(X₂), φ(x) = ∂_w f(x; w) over all parameters (Eq. 4).
 
@@ -314,6 +316,7 @@ def empirical_ntk(
         x2: (n2, d) inputs, or None for Θ̂(x1, x1) (exactly symmetric).
         batch_size: points per chunk (rows of x1 per block; Jacobian rows for ``"jacobian"``).
         method: ``"auto"``, ``"layerwise"`` (``NTKMLP`` only) or ``"jacobian"``.
+        progress: show a tqdm bar over the row blocks.
     Returns:
         (n1, n2) float64 tensor.
     Raises:
@@ -336,8 +339,8 @@ def empirical_ntk(
         raise ValueError(f"x1 must have shape (n1, {d}) for this model, got {tuple(a.shape)}")
     with torch.no_grad():
         if method == "jacobian" or not isinstance(model, NTKMLP):
-            return _generic_ntk(model, a, b, batch_size)
-        return _layerwise_ntk(model, a, b, batch_size)
+            return _generic_ntk(model, a, b, batch_size, progress)
+        return _layerwise_ntk(model, a, b, batch_size, progress)
 
 
 def full_jacobian_ntk(model: nn.Module, x1: ArrayLike, x2: ArrayLike | None = None) -> Tensor:

@@ -33,24 +33,27 @@ class Profile:
     # Section S1 / appendix: NTK regime
     ntk_widths: tuple[int, ...] = (64, 256, 1024, 4096)
     ntk_points: int = 16
+    ntk_seeds: int = 4              # random networks per width (analytic vs empirical NTK)
     lin_width: int = 2048
     lin_samples: int = 64
     lin_steps: int = 2000
     fig_s7_samples: int = 10_000
+    fig_s7_width: int = 4096        # wide network checked against one point of Fig. S7
+    fig_s7_empirical: int = 64      # inputs of that check
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", fig1_points=81,
-        ntk_widths=(64, 256, 1024), ntk_points=8, lin_width=256, lin_samples=16, lin_steps=300,
-        fig_s7_samples=500,
+        ntk_widths=(64, 256, 1024), ntk_points=8, ntk_seeds=3, lin_width=256, lin_samples=16, lin_steps=300,
+        fig_s7_samples=500, fig_s7_width=1024, fig_s7_empirical=16,
     ),
     "quick": Profile(name="quick"),
     "paper": Profile(
         name="paper", fig1_points=2001,
-        ntk_widths=(64, 256, 1024, 4096, 16384), ntk_points=32, lin_width=2048, lin_samples=256,
-        lin_steps=20_000, fig_s7_samples=10_000,
+        ntk_widths=(64, 256, 1024, 4096, 16384), ntk_points=32, ntk_seeds=8, lin_width=2048, lin_samples=256,
+        lin_steps=20_000, fig_s7_samples=10_000, fig_s7_width=8192, fig_s7_empirical=128,
     ),
 }
 
