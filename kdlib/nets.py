@@ -122,6 +122,16 @@ class LinearizedModel(nn.Module):
         """Δw as one flat vector (detached), in the network's parameter order."""
         return torch.cat([delta.detach().reshape(-1) for delta in self.weight_change().values()])
 
+    def set_weight_change(self, flat: Tensor) -> None:
+        """Set Δw from one flat vector in the network's parameter order (e.g. Eq. 4's Δŵ)."""
+        deltas = list(self.weight_change().values())
+        total = sum(delta.numel() for delta in deltas)
+        if flat.shape != (total,):
+            raise ValueError(f"flat must have shape ({total},), got {tuple(flat.shape)}")
+        with torch.no_grad():
+            for delta, chunk in zip(deltas, torch.split(flat, [d.numel() for d in deltas]), strict=True):
+                delta.copy_(chunk.reshape(delta.shape))
+
     def _network_call(self, x: Tensor):
         network = self.network[0]
         return lambda weights: torch.func.functional_call(network, weights, (x,))
@@ -219,6 +229,7 @@ class TrainingHistory:
         logit_gap: max_n |z_s(x_n) − z_eff,n|, the distance to Eq. 3's effective logits.
         weight_norm: ‖Δw‖₂ = ‖w − w₀‖₂ over all parameters.
         weight_gap: ‖Δw − reference‖₂ when a reference weight change was given (else empty).
+        logits: the training logits z_s (float64, CPU) at each record when ``keep_logits`` (else empty).
     """
 
     steps: list[int] = field(default_factory=list)
@@ -227,6 +238,7 @@ class TrainingHistory:
     logit_gap: list[float] = field(default_factory=list)
     weight_norm: list[float] = field(default_factory=list)
     weight_gap: list[float] = field(default_factory=list)
+    logits: list[Tensor] = field(default_factory=list)
 
     def as_tensors(self) -> dict[str, Tensor]:
         """Every recorded series as a float64 tensor."""
@@ -249,6 +261,7 @@ def train_kd(
     betas: tuple[float, float] = (0.9, 0.999),
     record_every: int = 10,
     weight_reference: Tensor | None = None,
+    keep_logits: bool = False,
     generator: torch.Generator | None = None,
     disable: bool = True,
 ) -> TrainingHistory:
@@ -274,6 +287,7 @@ def train_kd(
         betas: Adam's (β₁, β₂).
         record_every: record the history every this many steps (≥ 1), plus the first and last.
         weight_reference: flat (P,) weight change to measure ‖Δw − reference‖₂ against.
+        keep_logits: also keep the training logits at every record (for spectral analyses).
         generator: CPU generator for the mini-batch order.
         disable: hide the tqdm progress bar (the caller decides).
     Returns:
@@ -337,6 +351,8 @@ def train_kd(
             history.weight_norm.append(torch.linalg.vector_norm(change.double()).item())
             if reference is not None:
                 history.weight_gap.append(torch.linalg.vector_norm(change.double() - reference).item())
+            if keep_logits:
+                history.logits.append(z_s.detach().double().cpu())
 
     order = torch.randperm(count, generator=generator).to(x.device)
     position = 0

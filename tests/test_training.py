@@ -89,6 +89,11 @@ def test_gradient_of_linearized_model_is_the_jacobian_at_initialization():
     torch.testing.assert_close(gradient, phi_t.T @ coefficients, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(linear.features_times(x, coefficients), phi_t.T @ coefficients,
                                rtol=1e-12, atol=1e-12)
+    # set_weight_change round-trips a flat vector and the model then adds φ(x)ᵀΔw to f(x; w0)
+    flat = torch.randn(phi_t.shape[1], generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    linear.set_weight_change(flat)
+    assert torch.equal(linear.flat_weight_change(), flat)
+    torch.testing.assert_close(linear(x).detach(), model(x).detach() + phi_t @ flat, rtol=1e-12, atol=1e-12)
 
 
 def test_kd_loss_gradient_is_eq3_over_n():
