@@ -173,3 +173,19 @@ def test_gaussian_inputs_and_mixture():
     second = random_gaussian_mixture(10, generator=torch.Generator().manual_seed(3))
     assert torch.equal(first(points), second(points))
     assert first.widths.mean().item() == pytest.approx(1.5, rel=0.35)  # σ = 15 / q^{2/d} = 1.5, ±U(1/2, 3/2)
+
+
+@pytest.mark.parametrize(("call", "name"), [
+    (lambda: gaussian_inputs(0), "n"), (lambda: gaussian_inputs(4, scale=-1.0), "scale"),
+    (lambda: random_gaussian_mixture(0), "q"), (lambda: random_gaussian_mixture(3, flip_probability=2.0), "flip"),
+])
+def test_data_parameters_are_named(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_sign_flip_applies_to_the_whole_function():
+    always = random_gaussian_mixture(5, flip_probability=1.0, generator=torch.Generator().manual_seed(0))
+    never = random_gaussian_mixture(5, flip_probability=0.0, generator=torch.Generator().manual_seed(0))
+    points = gaussian_inputs(7, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(always(points), -never(points), rtol=0, atol=0)
