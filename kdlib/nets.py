@@ -295,7 +295,7 @@ def train_kd(
     Raises:
         ValueError: a parameter out of range or shapes that disagree (the message names it).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from kdlib.logits import effective_logits
 
