@@ -189,7 +189,7 @@ claims.check("s1.adam-eq4", "Sec. 2, Eq. 4", "the weight change of an Adam-train
              note="‖Δw − Δŵ‖ / ‖Δŵ‖ at the best fit: Adam's steps leave span φ(X), Eq. (eq-s1-projection)")
 
 # %% [markdown]
-# The logits do reach Eq. 3, to within rounding at the best point of the run. (With a constant
+# The logits do reach Eq. 3: the gap shrinks by many orders of magnitude (the claim above). (With a constant
 # learning rate Adam does not necessarily stay there: once the gradients are tiny its running
 # second-moment estimate decays, its steps grow again and the fit is briefly lost and regained,
 # which shows as spikes in {numref}`fig-s1-convergence` at the longer profiles; we report the best
@@ -198,7 +198,8 @@ claims.check("s1.adam-eq4", "Sec. 2, Eq. 4", "the weight change of an Adam-train
 # $\Delta w_\perp$ orthogonal to the features, while the projection matches Eq. 4 as closely as
 # the logits match Eq. 3. The paper computes every later quantity from Eq. 4 rather than from
 # trained students, so its later sections are not affected, but the statement that the trained
-# linear model's weight change *is* Eq. 4 holds for gradient descent only.
+# linear model's weight change *is* Eq. 4 holds for optimizers whose steps stay in span φ(X), such
+# as (stochastic) gradient descent, and not for Adam.
 #
 # ## Plain gradient descent: Eq. S1 as written
 #
