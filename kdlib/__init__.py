@@ -7,10 +7,14 @@ Public API (each function's docstring cites the paper's equation it implements):
 * Eq. 1 — ``NTKMLP``, the wide ReLU network in NTK parameterization.
 * Eq. 4 — ``ntk_kernel``, ``nngp_kernel``, ``ntk_diagonal`` (infinite-width kernels of Eq. 1) and
   ``empirical_ntk`` (the finite-width kernel φ(X)ᵀφ(X), layer by layer).
+* Eqs. 2, 4, 9–12, Definition 1 — ``linearize``, ``kd_loss``, ``train_kd`` (the linearized student
+  and its training), ``closed_form_student``, ``theta_inner``, ``weight_change_angle``,
+  ``hard_label_derivative``, ``weight_change_norms``, ``data_inefficiency``; ``data`` holds the
+  inputs and Gaussian-mixture teachers of Sec. S4.
 * Profiles and claims — ``profiles.resolve``, ``claims.check``.
 """
 
-from kdlib import claims, profiles
+from kdlib import claims, data, profiles
 from kdlib.kernels import empirical_ntk, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
     effective_logits,
@@ -19,12 +23,30 @@ from kdlib.logits import (
     paper_gradient_descent,
     reference_effective_logit,
 )
-from kdlib.nets import NTKMLP
+from kdlib.nets import NTKMLP, kd_loss, linearize, train_kd
+from kdlib.student import (
+    closed_form_student,
+    data_inefficiency,
+    hard_label_derivative,
+    theta_inner,
+    weight_change_angle,
+    weight_change_norms,
+)
 
 __all__ = [
     "NTKMLP",
     "claims",
+    "data",
     "profiles",
+    "closed_form_student",
+    "data_inefficiency",
+    "hard_label_derivative",
+    "kd_loss",
+    "linearize",
+    "theta_inner",
+    "train_kd",
+    "weight_change_angle",
+    "weight_change_norms",
     "effective_logits",
     "empirical_ntk",
     "full_jacobian_ntk",

@@ -34,9 +34,11 @@ class Profile:
     ntk_widths: tuple[int, ...] = (64, 256, 1024, 4096)
     ntk_points: int = 16
     ntk_seeds: int = 4              # random networks per width (analytic vs empirical NTK)
-    lin_width: int = 2048
-    lin_samples: int = 64
-    lin_steps: int = 2000
+    lin_width: int = 512            # appendix S1/S5: linearized student (d = 2, L = lin_depth)
+    lin_samples: int = 64           # training points n
+    lin_steps: int = 2000           # full-batch steps of the S1 runs; epochs of the S5 runs
+    lin_depth: int = 3              # hidden layers (the paper's S5 student has L = 3)
+    lin_lr: float = 0.01            # Adam's learning rate (the paper's Fig. 2 students use 0.01)
     fig_s7_samples: int = 10_000
     fig_s7_width: int = 4096        # wide network checked against one point of Fig. S7
     fig_s7_empirical: int = 64      # inputs of that check

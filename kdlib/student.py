@@ -1,0 +1,284 @@
+"""The converged linearized student in closed form (Eqs. 4, 5, 9–12 of the paper).
+
+A wide student trained to convergence changes its weights by Δŵ = φ(X) Θ_n⁻¹ Δz (Eq. 4), where
+φ(X) holds the random features of the n training points, Θ_n = φ(X)ᵀφ(X) is their kernel and
+Δz = z − z₀ the change of the training logits. Every quantity of Secs. 3–5 is an inner product
+of such weight changes, and φ drops out of all of them:
+
+    ⟨φΘ⁻¹a, φΘ⁻¹b⟩ = aᵀ Θ⁻¹ Θ Θ⁻¹ b = aᵀ Θ⁻¹ b = ⟨a, b⟩_Θn      (Sec. 5 notation),
+
+so the functions here take only the kernel and logit vectors. All of them factor Θ once with a
+Cholesky decomposition Θ = L Lᵀ (float64) and work with the whitened vectors u = L⁻¹a, for which
+⟨a, b⟩_Θn = uᵀv. That is both the cheapest and the most accurate way: no explicit inverse, and a
+triangular solve is backward stable.
+
+Rank problems are reported, never hidden: if Θ is not numerically positive definite the
+Cholesky factorization stops at some pivot and a ValueError says which; a caller who wants a
+regularized answer must ask for it with ``jitter=`` (added to the diagonal, and therefore visible
+in the caller's code and text).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from kdlib._validate import ArrayLike, as_float64, first_device
+
+__all__ = [
+    "cholesky_factor",
+    "closed_form_student",
+    "theta_inner",
+    "weight_change_angle",
+    "hard_label_derivative",
+    "weight_change_norms",
+    "data_inefficiency",
+]
+
+
+def _kernel(kernel: ArrayLike, device: torch.device | None = None) -> Tensor:
+    if isinstance(kernel, Tensor) and kernel.dtype == torch.float64:
+        theta = kernel.detach() if device is None else kernel.detach().to(device)  # one finiteness pass below
+    else:
+        theta = as_float64("kernel", kernel, device)
+    if theta.ndim < 2 or theta.shape[-1] != theta.shape[-2]:
+        raise ValueError(f"kernel must have shape (..., N, N), got {tuple(theta.shape)}")
+    if theta.shape[-1] == 0:
+        raise ValueError("kernel must hold at least one sample (N ≥ 1), got N = 0")
+    if not bool(torch.isfinite(theta).all()):
+        raise ValueError("kernel contains NaN or inf; every entry must be finite")
+    return theta
+
+
+def _vector(name: str, value: ArrayLike, size: int, device: torch.device) -> Tensor:
+    vector = as_float64(name, value, device)
+    if vector.ndim < 1 or vector.shape[-1] != size:
+        raise ValueError(f"{name} must have shape (..., {size}) to match the kernel, got {tuple(vector.shape)}")
+    if not torch.isfinite(vector).all():
+        raise ValueError(f"{name} contains inf; every entry must be finite")
+    return vector
+
+
+def cholesky_factor(kernel: ArrayLike, *, jitter: float = 0.0) -> Tensor:
+    """Lower Cholesky factor L of Θ + jitter·I (float64), with a clear error where it fails.
+
+    Args:
+        kernel: (..., N, N) symmetric positive-definite kernel Θ_N.
+        jitter: non-negative value added to the diagonal before factoring (default 0: none).
+            Anything added here changes the answer; callers that use it should say so.
+    Returns:
+        (..., N, N) lower-triangular L with L Lᵀ = Θ + jitter·I.
+    Raises:
+        ValueError: bad shape or jitter; or the matrix is not numerically positive definite —
+            the message names the first pivot (sample index) where the factorization broke, the
+            matrix index in the batch, the smallest diagonal entry and the jitter used.
+    """
+    theta = _kernel(kernel)
+    if not (isinstance(jitter, int | float) and math.isfinite(jitter) and jitter >= 0):
+        raise ValueError(f"jitter must be a finite number ≥ 0, got {jitter!r}")
+    if jitter:
+        theta = theta + jitter * torch.eye(theta.shape[-1], dtype=theta.dtype, device=theta.device)
+    factor, info = torch.linalg.cholesky_ex(theta)
+    if bool((info > 0).any()):
+        flat_info = info.reshape(-1)
+        batch_index = int(torch.nonzero(flat_info > 0)[0, 0])
+        pivot = int(flat_info[batch_index])  # 1-based order of the leading minor that is not PD
+        where = f" (batch entry {batch_index})" if info.ndim else ""
+        smallest = theta.diagonal(dim1=-2, dim2=-1).min().item()
+        raise ValueError(
+            f"kernel is not positive definite{where}: the Cholesky factorization broke at pivot {pivot} of "
+            f"{theta.shape[-1]}, so the first {pivot} samples already give a singular Θ_n (repeated or "
+            f"collinear inputs, or a kernel below float64 resolution); smallest diagonal entry "
+            f"{smallest:.3g}, jitter={jitter!r}. Remove duplicate samples or pass an explicit jitter > 0."
+        )
+    return factor
+
+
+def _whiten(factor: Tensor, vector: Tensor) -> Tensor:
+    """u = L⁻¹ v for (..., N) vectors, broadcasting batch dimensions."""
+    solved = torch.linalg.solve_triangular(factor, vector.unsqueeze(-1), upper=False)
+    return solved.squeeze(-1)
+
+
+def closed_form_student(kernel: ArrayLike, delta_z: ArrayLike, *, jitter: float = 0.0) -> Tensor:
+    """Coefficients c = Θ_n⁻¹ Δz of the converged student's weight change Δŵ = φ(X) c (Eq. 4).
+
+    A linearized student trained to convergence on the training points X reaches the target
+    logits z with the smallest weight change in span φ(X) (gradient flow never leaves it), which
+    is φ(X) Θ_n⁻¹ Δz with Δz = z − f(X; w₀). Multiplying c by φ(X) — a single vector-Jacobian
+    product of the network at w₀ — gives Δŵ itself. Solved with a Cholesky factor (float64).
+
+    Args:
+        kernel: (..., N, N) positive-definite kernel Θ_n (empirical or analytic NTK).
+        delta_z: (..., N) logit changes Δz.
+        jitter: added to Θ's diagonal before solving (default 0; see :func:`cholesky_factor`).
+    Returns:
+        (..., N) float64 tensor c on the kernel's device.
+    Raises:
+        ValueError: shapes disagree, or Θ is not positive definite (reports where it broke).
+    """
+    device = first_device(kernel, delta_z)
+    theta = _kernel(kernel, device)
+    dz = _vector("delta_z", delta_z, theta.shape[-1], theta.device)
+    factor = cholesky_factor(theta, jitter=jitter)
+    return torch.cholesky_solve(dz.unsqueeze(-1), factor).squeeze(-1)
+
+
+def theta_inner(a: ArrayLike, b: ArrayLike, kernel: ArrayLike, *, jitter: float = 0.0) -> Tensor:
+    """⟨a, b⟩_Θn = aᵀ Θ_n⁻¹ b (Sec. 5), the inner product of the weight changes φΘ⁻¹a and φΘ⁻¹b.
+
+    Computed as (L⁻¹a)ᵀ(L⁻¹b) with one Cholesky factor, which is symmetric in a and b by
+    construction and never forms Θ⁻¹.
+
+    Args:
+        a, b: (..., N) logit vectors.
+        kernel: (..., N, N) positive-definite Θ_n.
+    Returns:
+        (...) float64 tensor.
+    """
+    device = first_device(kernel, a, b)
+    theta = _kernel(kernel, device)
+    size = theta.shape[-1]
+    factor = cholesky_factor(theta, jitter=jitter)
+    u = _whiten(factor, _vector("a", a, size, theta.device))
+    v = _whiten(factor, _vector("b", b, size, theta.device))
+    return (u * v).sum(-1)
+
+
+def _angle_between(u: Tensor, v: Tensor) -> Tensor:
+    """Angle in [0, π] between vectors u and v (last dimension), Kahan's stable formula.
+
+    α = 2·atan2(‖û − v̂‖, ‖û + v̂‖) with unit vectors û, v̂: accurate to full precision near
+    0 and π, where arccos of the cosine loses half the digits.
+    """
+    unit_u = u / torch.linalg.vector_norm(u, dim=-1, keepdim=True)
+    unit_v = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+    difference = torch.linalg.vector_norm(unit_u - unit_v, dim=-1)
+    total = torch.linalg.vector_norm(unit_u + unit_v, dim=-1)
+    return (2.0 * torch.atan2(difference, total)).clamp(0.0, math.pi)
+
+
+def weight_change_angle(
+    kernel: ArrayLike, a: ArrayLike, b: ArrayLike, *, acute: bool = False, jitter: float = 0.0
+) -> Tensor:
+    """Angle α between the weight changes φΘ_n⁻¹a and φΘ_n⁻¹b (Eq. 11; ᾱ of Eqs. 7 and 9 if ``acute``).
+
+    cos α = ⟨a, b⟩_Θn / √(⟨a, a⟩_Θn ⟨b, b⟩_Θn) (Eq. 11). In whitened coordinates u = L⁻¹a,
+    v = L⁻¹b the weight changes have the same Gram matrix as u and v, so α is the plain angle
+    between u and v, evaluated with atan2 (no arccos, so no NaN or lost digits near 0 and π).
+
+    Args:
+        kernel: (..., N, N) positive-definite Θ_n.
+        a, b: (..., N) logit changes; neither may be all zeros.
+        acute: return ᾱ = min(α, π − α) ∈ [0, π/2], the acute angle of Sec. 3.
+    Returns:
+        (...) float64 tensor of angles in radians.
+    Raises:
+        ValueError: a zero vector (the angle is undefined), bad shapes, or Θ not positive definite.
+    """
+    device = first_device(kernel, a, b)
+    theta = _kernel(kernel, device)
+    size = theta.shape[-1]
+    a_ = _vector("a", a, size, theta.device)
+    b_ = _vector("b", b, size, theta.device)
+    for name, vector in (("a", a_), ("b", b_)):
+        if bool((vector == 0).all(-1).any()):
+            raise ValueError(f"{name} is the zero vector; the angle of a zero weight change is undefined")
+    factor = cholesky_factor(theta, jitter=jitter)
+    u, v = torch.broadcast_tensors(_whiten(factor, a_), _whiten(factor, b_))
+    angle = _angle_between(u, v)
+    return torch.minimum(angle, math.pi - angle) if acute else angle
+
+
+def hard_label_derivative(
+    kernel: ArrayLike,
+    delta_z_g: ArrayLike,
+    delta_z_t: ArrayLike,
+    delta_z_h: ArrayLike,
+    *,
+    jitter: float = 0.0,
+) -> Tensor:
+    """The bracket of Eq. 12 (Theorem 2): ⟨δŵ_h, Δŵ_c⟩ = ⟨g, h⟩ − ⟨g, t⟩⟨t, h⟩ / ⟨t, t⟩ in Θ_n.
+
+    Here g = Δz_g (ground-truth logits), t = Δz_t (teacher) and h = δz_h (the hard-label
+    correction, ``kdlib.hard_label_correction``). Its sign is the sign of
+    ∂ cos α(Δŵ, Δw_g) / ∂(1 − ρ) at ρ = 1; the full derivative is this bracket divided by
+    ‖Δw_g‖₂ √⟨t, t⟩_Θn. Geometrically it is the projection of the hard labels' weight change
+    δŵ_h = φΘ⁻¹δz_h on Δŵ_c, the part of Δŵ_g orthogonal to the teacher's Δŵ_t: in whitened
+    coordinates it is exactly that, computed as h_w · (g_w − t_w (t_w·g_w)/(t_w·t_w)).
+
+    Args:
+        kernel: (..., N, N) positive-definite Θ_n.
+        delta_z_g, delta_z_t, delta_z_h: (..., N) logit vectors; Δz_t must not be zero.
+    Returns:
+        (...) float64 tensor.
+    """
+    device = first_device(kernel, delta_z_g, delta_z_t, delta_z_h)
+    theta = _kernel(kernel, device)
+    size = theta.shape[-1]
+    g = _vector("delta_z_g", delta_z_g, size, theta.device)
+    t = _vector("delta_z_t", delta_z_t, size, theta.device)
+    h = _vector("delta_z_h", delta_z_h, size, theta.device)
+    if bool((t == 0).all(-1).any()):
+        raise ValueError("delta_z_t is the zero vector; the projection of Eq. 12 needs a teacher weight change")
+    factor = cholesky_factor(theta, jitter=jitter)
+    g_w, t_w, h_w = torch.broadcast_tensors(_whiten(factor, g), _whiten(factor, t), _whiten(factor, h))
+    complement = g_w - t_w * ((t_w * g_w).sum(-1, keepdim=True) / (t_w * t_w).sum(-1, keepdim=True))
+    return (h_w * complement).sum(-1)
+
+
+def weight_change_norms(kernel: ArrayLike, delta_z: ArrayLike, *, jitter: float = 0.0) -> Tensor:
+    """Norm of the converged student's weight change for every prefix of the samples.
+
+    ‖Δŵ_n‖₂ = √(Δz_nᵀ Θ_n⁻¹ Δz_n) (Eq. 4; Definition 1) for n = 1 … N, where Θ_n and Δz_n keep
+    the first n samples. One Cholesky factor of Θ_N serves every n: its leading n × n block is
+    the factor of Θ_n, and forward substitution computes the first n entries of u = L⁻¹Δz from
+    the first n rows only, so ‖Δŵ_n‖² = Σ_{i ≤ n} u_i² is a cumulative sum. That is one O(N³/3)
+    factorization and one O(N²) solve in place of a solve per n.
+
+    Args:
+        kernel: (..., N, N) positive-definite Θ_N; leading batch dimensions broadcast with delta_z's.
+        delta_z: (..., N) logit changes Δz = z − z₀ of the N samples, in sample order.
+        jitter: added to the diagonal before factoring (default 0; see :func:`cholesky_factor`).
+    Returns:
+        (..., N) float64 tensor; entry n − 1 is ‖Δŵ_n‖₂.
+    Raises:
+        ValueError: shapes disagree, or Θ is not positive definite (the error names the first
+            prefix n whose Θ_n is singular).
+    """
+    device = first_device(kernel, delta_z)
+    theta = _kernel(kernel, device)
+    dz = _vector("delta_z", delta_z, theta.shape[-1], theta.device)
+    whitened = _whiten(cholesky_factor(theta, jitter=jitter), dz)
+    return torch.cumsum(whitened.square(), dim=-1).sqrt()
+
+
+def data_inefficiency(norms: ArrayLike) -> Tensor:
+    """Data inefficiency I(n) = n [ln E‖Δŵ_{n+1}‖₂ − ln E‖Δŵ_n‖₂] (Definition 1, Eq. 10).
+
+    The expectation is the mean over the leading (run) dimension: over random draws of the
+    samples and of the student's initialization. I(n) is a discrete ∂ ln E‖Δŵ_n‖ / ∂ ln n:
+    0 when more data no longer changes the weights, 1/2 for a weight change that grows like √n.
+
+    Args:
+        norms: (runs, ..., N) or (N,) weight-change norms ‖Δŵ_n‖₂ for n = 1 … N, e.g. from
+            :func:`weight_change_norms`; a 1-D input is a single run.
+    Returns:
+        (..., N − 1) float64 tensor; entry n − 1 is I(n) for n = 1 … N − 1.
+    Raises:
+        ValueError: fewer than two sample sizes, or a norm that is negative or not finite, or a
+            mean norm of zero (its logarithm is −∞).
+    """
+    values = as_float64("norms", norms)
+    if values.ndim < 1 or values.shape[-1] < 2:
+        raise ValueError(f"norms must have shape (runs, ..., N) with N ≥ 2, got {tuple(values.shape)}")
+    if not torch.isfinite(values).all() or bool((values < 0).any()):
+        raise ValueError("norms must be finite and ≥ 0 (they are Euclidean norms)")
+    mean = values.mean(0) if values.ndim > 1 else values
+    if bool((mean == 0).any()):
+        raise ValueError("a mean norm E‖Δŵ_n‖ is zero; its logarithm, and so I(n), is undefined")
+    log_mean = torch.log(mean)
+    n = torch.arange(1, values.shape[-1], dtype=torch.float64, device=values.device)
+    return n * torch.diff(log_mean, dim=-1)
