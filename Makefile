@@ -47,8 +47,10 @@ browser: book-smoke                 ## open every page of the smoke book in head
 test: lint unit nbval book-smoke    ## everything CI checks
 	$(BIN)/python -m pytest -m "notebooks or browser"
 
-bench: $(STAMP)
+bench: $(STAMP)                     ## every benchmark, each printing its ratios side by side
 	$(BIN)/python benchmarks/bench_logits.py
+	$(BIN)/python benchmarks/bench_kernels.py
+	$(BIN)/python benchmarks/bench_student.py
 	$(BIN)/python benchmarks/bench_sweep.py --book
 
 clean:

@@ -11,10 +11,12 @@ Public API (each function's docstring cites the paper's equation it implements):
   and its training), ``closed_form_student``, ``theta_inner``, ``weight_change_angle``,
   ``hard_label_derivative``, ``weight_change_norms``, ``data_inefficiency``; ``data`` holds the
   inputs and Gaussian-mixture teachers of Sec. S4.
+* Sweeps — ``sweep`` runs a grid of independent calls, cached by content and resumable, on the
+  executor of ``executor`` (in-process, process pool, dask); ``results`` is the result cache.
 * Profiles and claims — ``profiles.resolve``, ``claims.check``.
 """
 
-from kdlib import claims, data, profiles
+from kdlib import claims, data, executor, profiles, results
 from kdlib.kernels import empirical_ntk, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
     effective_logits,
@@ -32,11 +34,15 @@ from kdlib.student import (
     weight_change_angle,
     weight_change_norms,
 )
+from kdlib.sweeps import sweep
 
 __all__ = [
     "NTKMLP",
     "claims",
     "data",
+    "executor",
+    "results",
+    "sweep",
     "profiles",
     "closed_form_student",
     "data_inefficiency",

@@ -66,6 +66,7 @@ class RunRecord:
     output: str = ""
     host: str = ""
     executor: str = "in-process"
+    device_used: str = ""  # what ``device`` resolved to where the notebook ran (``auto`` → cpu or cuda)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -259,6 +260,7 @@ def run_notebook(
         record.cached = True
         return record
     record.__dict__.update(provenance(root))
+    record.device_used = str(profiles.resolve_device(device))
     started = time.perf_counter()
     partial = target.with_suffix(".partial.ipynb")
     try:

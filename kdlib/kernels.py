@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain: tqdm.auto warns in kernels without ipywidgets
 
 from kdlib._validate import ArrayLike, as_float64, first_device
 from kdlib.nets import NTKMLP

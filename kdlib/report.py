@@ -395,7 +395,11 @@ def _status_cells(chapter: Chapter) -> list[str]:
     memory = f"{run['peak_rss_mb']:.0f} MiB" if isinstance(run.get("peak_rss_mb"), int | float) else "?"
     status = {"ok": "✓ ok", "failed": "✗ failed"}.get(run.get("status", "?"), str(run.get("status", "?")))
     parameters = ", ".join(f"`{k}={v!r}`" for k, v in (run.get("parameters") or {}).items()) or "defaults"
-    return [_short_doc(chapter), f"`{run.get('profile', '?')}`", f"`{run.get('device', '?')}`", parameters, wall,
+    device = f"`{run.get('device', '?')}`"
+    if run.get("device_used") and run.get("device_used") != run.get("device"):
+        device += f" → `{run['device_used']}`"
+    where = " on ".join(str(run[key]) for key in ("executor", "host") if run.get(key)) or "?"
+    return [_short_doc(chapter), f"`{run.get('profile', '?')}`", device, where, parameters, wall,
             memory, date, commit, status]
 
 
@@ -411,8 +415,8 @@ def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
         "is the resident memory of its kernel; *dirty* marks a run from a working tree with uncommitted",
         "changes.",
         "",
-        "| chapter | profile | device | parameters | wall time | peak memory | date (UTC) | commit | status |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| chapter | profile | device | ran on | parameters | wall time | peak memory | date (UTC) | commit | status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(_status_cells(chapter)) + " |" for chapter in found]
     failed = [chapter for chapter in found if chapter.run.get("status") not in (None, "ok")]

@@ -36,6 +36,7 @@ from kdlib import (
     plotting,
     profiles,
     reference_effective_logit,
+    sweep,
 )
 
 cfg = profiles.resolve(profile, device=device, seed=seed, fig1_points=fig1_points, gd_iterations=gd_iterations)
@@ -198,8 +199,6 @@ plotting.publish(fig, "fig1")
 # and compare it with the exact roots on the same grid.
 
 # %%
-from kdlib.sweeps import sweep
-
 # One descent run per curve, as a sweep: cached by content under .kdcache/results, and spread over
 # workers when KDLIB_EXECUTOR names a process pool or a dask cluster.
 descent = sweep(paper_gradient_descent, [

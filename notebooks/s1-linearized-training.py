@@ -2,6 +2,9 @@
 # jupyter:
 #   jupytext: {formats: "py:percent"}
 #   kernelspec: {name: python3, display_name: Python 3, language: python}
+#   kdbook_chapter:
+#     gpu: [paper]
+#     gpu_note: "the paper profile trains width-2,048 linearized networks for 20,000 steps; a GPU is recommended, and its time there has not been measured"
 # ---
 
 # %% [markdown]
