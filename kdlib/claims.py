@@ -62,6 +62,10 @@ class Claim:
     def ok(self) -> bool:
         return self.verdict in ("pass", "reproduced")
 
+    def _ipython_display_(self) -> None:
+        """Show nothing: ``check`` has displayed the claim already, so a cell ending in a check
+        would otherwise print the dataclass repr under its summary."""
+
     def describe(self) -> str:
         return (
             f"{self.id} [{self.where}] {self.statement}: measured {_fmt(self.measured)} "

@@ -68,8 +68,10 @@ print(f"profile {cfg.name}: {cfg.fig1_points} points per curve, paper solver wit
 # weight $1-\rho$:
 #
 # $$
-# \ell(z_s) = \rho\, H\!\bigl(\sigma(z_t/T), \sigma(z_s/T)\bigr) + (1-\rho)\, H\!\bigl(y_g, \sigma(z_s)\bigr),
-# \qquad H(p, q) = -p\log q - (1-p)\log(1-q).
+# \begin{aligned}
+# \ell(z_s) &= \rho\, H\!\bigl(\sigma(z_t/T), \sigma(z_s/T)\bigr) + (1-\rho)\, H\!\bigl(y_g, \sigma(z_s)\bigr), \\
+# H(p, q) &= -p\log q - (1-p)\log(1-q).
+# \end{aligned}
 # $$
 #
 # ## Why the converged student satisfies Eq. 3 pointwise

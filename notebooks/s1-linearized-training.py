@@ -68,9 +68,10 @@ print(f"profile {cfg.name}: n = {n} points, width {cfg.lin_width}, L = {cfg.lin_
 #
 # ```{math}
 # :label: eq-s1-flow
-# \Delta w \leftarrow \Delta w - \eta\,\phi(X)\,\nabla_z\mathcal L
-# \quad\Longrightarrow\quad
-# z \leftarrow z - \eta\,\hat\Theta\,\nabla_z\mathcal L, \qquad \hat\Theta = \phi(X)^\top\phi(X),
+# \begin{aligned}
+# \Delta w &\leftarrow \Delta w - \eta\,\phi(X)\,\nabla_z\mathcal L \\
+# \Longrightarrow\quad z &\leftarrow z - \eta\,\hat\Theta\,\nabla_z\mathcal L, \qquad \hat\Theta = \phi(X)^\top\phi(X),
+# \end{aligned}
 # ```
 #
 # the discrete form of Eq. S1. Two consequences follow. First, training stops only where
@@ -94,8 +95,10 @@ print(f"profile {cfg.name}: n = {n} points, width {cfg.lin_width}, L = {cfg.lin_
 #
 # ```{math}
 # :label: eq-s1-rate
-# y \leftarrow \bigl(I - \tfrac{\eta}{n} H^{1/2}\hat\Theta H^{1/2}\bigr)\,y,
-# \qquad\text{so the mode } i \text{ decays like } e^{-r_i k},\quad r_i = -\log\bigl(1 - \tfrac{\eta}{n}\mu_i\bigr),
+# \begin{aligned}
+# y &\leftarrow \bigl(I - \tfrac{\eta}{n} H^{1/2}\hat\Theta H^{1/2}\bigr)\,y, \\
+# \text{so the mode } i \text{ decays like } e^{-r_i k},&\quad r_i = -\log\bigl(1 - \tfrac{\eta}{n}\mu_i\bigr),
+# \end{aligned}
 # ```
 #
 # with $\mu_i$ the eigenvalues of $H^{1/2}\hat\Theta H^{1/2}$: linear convergence, with the
@@ -108,8 +111,10 @@ print(f"profile {cfg.name}: n = {n} points, width {cfg.lin_width}, L = {cfg.lin_
 #
 # ```{math}
 # :label: eq-s1-projection
-# P_\Phi\Delta w = \phi(X)\hat\Theta^{-1}\phi(X)^\top\Delta w = \Delta\hat w,
-# \qquad \|\Delta w\|^2 = \|\Delta\hat w\|^2 + \|\Delta w_\perp\|^2 .
+# \begin{aligned}
+# P_\Phi\Delta w &= \phi(X)\hat\Theta^{-1}\phi(X)^\top\Delta w = \Delta\hat w, \\
+# \|\Delta w\|^2 &= \|\Delta\hat w\|^2 + \|\Delta w_\perp\|^2 .
+# \end{aligned}
 # ```
 #
 # Both parts can be measured without the $n \times P$ feature matrix: for the linear model

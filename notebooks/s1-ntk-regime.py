@@ -62,8 +62,10 @@ print(f"profile {cfg.name} on {cfg.device}: widths {cfg.ntk_widths}, {cfg.ntk_po
 #
 # ```{math}
 # :label: eq-nngp-recursion
-# \Sigma^{l+1}(x, x') = \sigma_W^2\, \mathbb E_{(u, v) \sim \mathcal N(0, \Sigma^{l})}\bigl[g(u)\,g(v)\bigr] + \sigma_b^2
-#   = \frac{\sigma_W^2}{2\pi}\Bigl(\sqrt{q q' - c^2} + (\pi - \vartheta)\, c\Bigr) + \sigma_b^2,
+# \begin{aligned}
+# \Sigma^{l+1}(x, x') &= \sigma_W^2\, \mathbb E_{(u, v) \sim \mathcal N(0, \Sigma^{l})}\bigl[g(u)\,g(v)\bigr] + \sigma_b^2 \\
+#   &= \frac{\sigma_W^2}{2\pi}\Bigl(\sqrt{q q' - c^2} + (\pi - \vartheta)\, c\Bigr) + \sigma_b^2,
+# \end{aligned}
 # ```
 #
 # where $q = \Sigma^{l}(x, x)$, $q' = \Sigma^{l}(x', x')$, $c = \Sigma^{l}(x, x')$ and
@@ -82,9 +84,10 @@ print(f"profile {cfg.name} on {cfg.device}: widths {cfg.ntk_widths}, {cfg.ntk_po
 #
 # ```{math}
 # :label: eq-ntk-recursion
-# \Theta^{1} = \Sigma^{1}, \qquad
-# \Theta^{l+1}(x, x') = \Sigma^{l+1}(x, x') + \sigma_W^2\, \Theta^{l}(x, x')\, \dot\Sigma^{l}(x, x'),
-# \qquad \Theta = \Theta^{L+1},
+# \begin{aligned}
+# \Theta^{1} &= \Sigma^{1}, \qquad \Theta = \Theta^{L+1}, \\
+# \Theta^{l+1}(x, x') &= \Sigma^{l+1}(x, x') + \sigma_W^2\, \Theta^{l}(x, x')\, \dot\Sigma^{l}(x, x'),
+# \end{aligned}
 # ```
 #
 # the recipe of {cite:t}`lee2019wide` (App. C and E) that Sec. S4 of the paper follows.
@@ -200,9 +203,11 @@ claims.check("s1.ntk-1024", "Sec. 3 (after Eq. 4)", f"Θ̂ ≈ Θ at the paper's
 #
 # ```{math}
 # :label: eq-diagonal-recursion
-# \Sigma^{l+1} = \tfrac{\sigma_W^2}{2}\, \Sigma^{l} + \sigma_b^2, \qquad
-# \Theta^{l+1} = \Sigma^{l+1} + \tfrac{\sigma_W^2}{2}\, \Theta^{l},
-# \qquad \Sigma^{1} = \Theta^{1} = \sigma_W^2 q + \sigma_b^2,\quad q = \frac{x^\top x}{d}
+# \begin{aligned}
+# \Sigma^{l+1} &= \tfrac{\sigma_W^2}{2}\, \Sigma^{l} + \sigma_b^2, \qquad
+# \Theta^{l+1} = \Sigma^{l+1} + \tfrac{\sigma_W^2}{2}\, \Theta^{l}, \\
+# \Sigma^{1} &= \Theta^{1} = \sigma_W^2 q + \sigma_b^2,\quad q = \frac{x^\top x}{d}
+# \end{aligned}
 # ```
 #
 # (the ReLU passes half the second moment: $\mathbb E[g(u)^2] = q/2$ and $\mathbb E[g'(u)^2] = 1/2$).

@@ -47,3 +47,12 @@ def test_collect_reads_claims_back_from_an_executed_notebook(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(notebook))
     assert claims.collect(path) == [claim]
+
+
+def test_a_claim_returned_at_the_end_of_a_cell_is_not_shown_twice():
+    from IPython.core.formatters import DisplayFormatter
+
+    claim = claims.check("t.shown", "test", "x", measured=1, relation="<=", expected=2)
+    # IPython calls _ipython_display_ instead of formatting the repr; it must emit nothing.
+    assert claim._ipython_display_() is None
+    assert DisplayFormatter().format(claim)[0] == {}
