@@ -17,7 +17,7 @@ Public API (each function's docstring cites the paper's equation it implements):
 """
 
 from kdlib import claims, data, executor, profiles, results
-from kdlib.kernels import empirical_ntk, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
+from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
     effective_logits,
     eq3_residual,
@@ -55,6 +55,7 @@ __all__ = [
     "weight_change_norms",
     "effective_logits",
     "empirical_ntk",
+    "empirical_ntk_error",
     "full_jacobian_ntk",
     "nngp_kernel",
     "ntk_diagonal",

@@ -34,7 +34,7 @@ from tqdm import tqdm  # plain: tqdm.auto warns in kernels without ipywidgets
 from kdlib._validate import ArrayLike, as_float64, first_device
 from kdlib.nets import NTKMLP
 
-__all__ = ["nngp_kernel", "ntk_kernel", "ntk_diagonal", "empirical_ntk", "full_jacobian_ntk"]
+__all__ = ["nngp_kernel", "ntk_kernel", "ntk_diagonal", "empirical_ntk", "empirical_ntk_error", "full_jacobian_ntk"]
 
 # Rows of the output processed together in the analytic recursion: 4 work buffers of
 # block × n₂ float64 entries stay in the last-level cache for moderate n₂, which makes the
@@ -341,6 +341,35 @@ def empirical_ntk(
         if method == "jacobian" or not isinstance(model, NTKMLP):
             return _generic_ntk(model, a, b, batch_size, progress)
         return _layerwise_ntk(model, a, b, batch_size, progress)
+
+
+def empirical_ntk_error(
+    x: ArrayLike,
+    *,
+    width: int,
+    depth: int,
+    seed: int,
+    sigma_w: float = 1.0,
+    sigma_b: float = 1.0,
+    device: str | torch.device | None = None,
+) -> float:
+    """Relative distance ‖Θ̂_m(X, X) − Θ(X, X)‖_F / ‖Θ(X, X)‖_F of one random width-m network from its NTK.
+
+    The network is ``NTKMLP(d, depth, width)`` initialized from ``torch.Generator().manual_seed(seed)``
+    (float64, on ``device``; None keeps ``x``'s device), so a (width, seed) pair names one network
+    exactly: this is one task of the width sweep of the NTK-regime appendix, and a plain function of
+    its arguments so that ``kdlib.sweep`` can cache it and send it to any worker.
+
+    Returns:
+        the relative Frobenius error, a Python float.
+    """
+    a, _ = _inputs(x, None)
+    if device is not None:
+        a = a.to(device)
+    theta = ntk_kernel(a, depth=depth, sigma_w=sigma_w, sigma_b=sigma_b)
+    model = NTKMLP(a.shape[1], depth, width, sigma_w, sigma_b, generator=torch.Generator().manual_seed(seed),
+                   dtype=torch.float64, device=a.device)
+    return ((empirical_ntk(model, a) - theta).norm() / theta.norm()).item()
 
 
 def full_jacobian_ntk(model: nn.Module, x1: ArrayLike, x2: ArrayLike | None = None) -> Tensor:

@@ -35,7 +35,16 @@ import math
 
 import torch
 
-from kdlib import NTKMLP, claims, empirical_ntk, ntk_diagonal, ntk_kernel, plotting, profiles
+from kdlib import (
+    NTKMLP,
+    claims,
+    empirical_ntk,
+    empirical_ntk_error,
+    ntk_diagonal,
+    plotting,
+    profiles,
+    sweep,
+)
 
 cfg = profiles.resolve(profile, device=device, seed=seed, ntk_widths=ntk_widths, ntk_points=ntk_points,
                        ntk_seeds=ntk_seeds, fig_s7_samples=fig_s7_samples, fig_s7_width=fig_s7_width,
@@ -124,15 +133,13 @@ print(f"profile {cfg.name} on {cfg.device}: widths {cfg.ntk_widths}, {cfg.ntk_po
 # %%
 d, depth = 2, 3
 x = 5.0 * torch.randn(cfg.ntk_points, d, generator=cfg.generator(), dtype=torch.float64).to(cfg.device)
-theta = ntk_kernel(x, depth=depth)
 
-errors = torch.empty(len(cfg.ntk_widths), cfg.ntk_seeds, dtype=torch.float64)
-for i, width in enumerate(cfg.ntk_widths):
-    for j in range(cfg.ntk_seeds):
-        model = NTKMLP(d, depth, width, generator=cfg.generator(1 + 1000 * i + j), dtype=torch.float64,
-                       device=cfg.device)
-        errors[i, j] = ((empirical_ntk(model, x) - theta).norm() / theta.norm()).item()
-        del model
+# One task per (width, network): cached under .kdcache/results and spread over workers when
+# KDLIB_EXECUTOR names a process pool or a dask cluster (one GPU per task on a GPU cluster).
+networks = [dict(x=x, width=width, depth=depth, seed=cfg.seed + 1 + 1000 * i + j, device=str(cfg.device))
+            for i, width in enumerate(cfg.ntk_widths) for j in range(cfg.ntk_seeds)]
+errors = torch.tensor(sweep(empirical_ntk_error, networks, gpu=cfg.device.type == "cuda", progress=False),
+                      dtype=torch.float64).reshape(len(cfg.ntk_widths), cfg.ntk_seeds)
 
 log_width = torch.log(torch.tensor(cfg.ntk_widths, dtype=torch.float64)).repeat_interleave(cfg.ntk_seeds)
 log_error = torch.log(errors.flatten())

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from kdlib.kernels import empirical_ntk, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
+from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.nets import NTKMLP
 
 
@@ -258,3 +258,12 @@ def test_kernels_run_on_the_device_of_their_input() -> None:
     model = NTKMLP(3, 2, 32, generator=torch.Generator().manual_seed(22), dtype=torch.float64)
     reference = empirical_ntk(model, x)
     assert torch.allclose(empirical_ntk(model.cuda(), x.cuda()).cpu(), reference, rtol=1e-10)
+
+
+def test_empirical_ntk_error_is_one_seeded_network_against_theta():
+    x = 5.0 * torch.randn(6, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    model = NTKMLP(2, 2, 64, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    theta = ntk_kernel(x, depth=2)
+    by_hand = ((full_jacobian_ntk(model, x) - theta).norm() / theta.norm()).item()
+    assert empirical_ntk_error(x, width=64, depth=2, seed=11) == pytest.approx(by_hand, rel=1e-12)
+    assert empirical_ntk_error(x, width=64, depth=2, seed=12) != pytest.approx(by_hand, rel=1e-3)
