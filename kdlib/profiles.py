@@ -39,6 +39,8 @@ class Profile:
     lin_steps: int = 2000           # full-batch steps of the S1 runs; epochs of the S5 runs
     lin_depth: int = 3              # hidden layers (the paper's S5 student has L = 3)
     lin_lr: float = 0.01            # Adam's learning rate (the paper's Fig. 2 students use 0.01)
+    s5_draws: int = 8               # S5: draws of (inputs, teacher, student) behind the closed-form curve
+    s5_samples: int = 256           # S5: largest sample size of that curve (≥ 64, where the claim is read)
     fig_s7_samples: int = 10_000
     fig_s7_width: int = 4096        # wide network checked against one point of Fig. S7
     fig_s7_empirical: int = 64      # inputs of that check
@@ -49,13 +51,13 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", fig1_points=81,
         ntk_widths=(64, 256, 1024), ntk_points=8, ntk_seeds=3, lin_width=256, lin_samples=16, lin_steps=300,
-        fig_s7_samples=500, fig_s7_width=1024, fig_s7_empirical=16,
+        s5_draws=4, s5_samples=64, fig_s7_samples=500, fig_s7_width=1024, fig_s7_empirical=16,
     ),
     "quick": Profile(name="quick"),
     "paper": Profile(
         name="paper", fig1_points=2001,
         ntk_widths=(64, 256, 1024, 4096, 16384), ntk_points=32, ntk_seeds=8, lin_width=2048, lin_samples=256,
-        lin_steps=20_000, fig_s7_samples=10_000, fig_s7_width=8192, fig_s7_empirical=128,
+        lin_steps=20_000, s5_draws=16, s5_samples=1024, fig_s7_samples=10_000, fig_s7_width=8192, fig_s7_empirical=128,
     ),
 }
 

@@ -31,6 +31,8 @@ lin_samples = None  # training points n
 lin_steps = None  # full-batch training steps of each run
 lin_depth = None  # hidden layers L
 lin_lr = None  # Adam's learning rate
+s5_draws = None  # independent draws behind the closed-form zero-vs-teacher curve
+s5_samples = None  # largest sample size of that curve (at least 64)
 
 # %%
 import math
@@ -40,13 +42,17 @@ import torch
 from kdlib import NTKMLP, claims, effective_logits, empirical_ntk, plotting, profiles
 from kdlib.data import gaussian_inputs, random_gaussian_mixture
 from kdlib.nets import linearize, train_kd
-from kdlib.student import closed_form_student, theta_inner
+from kdlib.student import closed_form_student, theta_inner, weight_change_norms
 
 cfg = profiles.resolve(profile, device=device, seed=seed, lin_width=lin_width, lin_samples=lin_samples,
-                       lin_steps=lin_steps, lin_depth=lin_depth, lin_lr=lin_lr)
+                       lin_steps=lin_steps, lin_depth=lin_depth, lin_lr=lin_lr, s5_draws=s5_draws,
+                       s5_samples=s5_samples)
 plotting.publish_text("profile-s1-lin", f"`{cfg.name}`")
 n, steps = cfg.lin_samples, cfg.lin_steps
 record = max(1, steps // 100)  # history points per run: about 100
+if cfg.s5_samples < 64 or cfg.s5_draws < 1:
+    raise ValueError(f"s5_samples must be ≥ 64 (the S5 claim is read at n = 64) and s5_draws ≥ 1, "
+                     f"got s5_samples={cfg.s5_samples}, s5_draws={cfg.s5_draws}")
 print(f"profile {cfg.name}: n = {n} points, width {cfg.lin_width}, L = {cfg.lin_depth}, {steps} steps, "
       f"Adam lr {cfg.lin_lr}, device {cfg.device}")
 
@@ -413,24 +419,83 @@ plotting.publish(fig, "s5-zero-function")
 # %%
 zero_history, zero_closed = runs["zero function"]
 teacher_history, teacher_closed = runs["teacher, ρ = 1"]
-claims.check("s5.smaller", "Sec. S5, Fig. S6", "the zero function needs a much smaller weight change than a teacher",
-             measured=zero_history.weight_norm[-1] / teacher_history.weight_norm[-1], relation="<=", expected=0.5,
-             kind="paper", expect="reproduced", note="final ‖Δw_z‖ / ‖Δw‖ of the ρ = 1 teacher run, both Adam")
-claims.check("s5.smaller-closed-form", "Sec. 3, Eq. 4", "the same holds for the converged weight changes of Eq. 4",
-             measured=zero_closed / teacher_closed, relation="<", expected=1.0,
-             note="‖Δŵ_z‖ / ‖Δŵ_t‖, closed form on the same training points")
-claims.check("s5.faster", "Sec. S5, Fig. S6", "the zero function converges faster",
-             measured=settled_epoch(zero_history) / settled_epoch(teacher_history), relation="<", expected=1.0,
-             kind="paper", expect="reproduced",
-             note="ratio of the epochs each run needs to bring its logit gap below 1% of the initial gap")
+faster = claims.check(
+    "s5.faster", "Sec. S5, Fig. S6", "the zero function converges faster",
+    measured=settled_epoch(zero_history) / settled_epoch(teacher_history), relation="<=", expected=0.8,
+    partial_tolerance=0.25, kind="paper",
+    note="epochs to bring the logit gap below 1 % of its start, zero function / teacher, this draw; "
+         "'reproduced' at ≤ 0.8, 'partly' at ≤ 1.05 (about as fast)")
+claims.check("s5.smaller-trained", "Sec. S5, Fig. S6", "trained with Adam, the zero function moves the weights less",
+             measured=zero_history.weight_norm[-1] / teacher_history.weight_norm[-1], relation="<", expected=1.0,
+             note="final ‖Δw_z‖ / ‖Δw‖ of the ρ = 1 teacher run, both Adam, this draw")
+plotting.publish_text("s5-faster-verdict", f"**{faster.verdict}** (ratio {faster.measured:.2f})")
 
 # %% [markdown]
-# Both parts of the statement hold: the zero function needs a fraction of the teacher's weight
-# change, trained or in closed form, and its logits settle sooner. The trained norms sit well
-# above the dotted closed-form values for every task; that is the orthogonal component
-# $\Delta w_\perp$ that Adam adds, found above. Sec. 3 neglects $\Delta w_z$ against
-# $\Delta w_*$; how small the ratio is depends on how large the teacher's logits are compared with
-# the network's output at initialization (printed above: of similar size here).
+# In this draw the zero function settles after {glue:md}`s5-faster-verdict` of the teacher's
+# epochs. *How much* faster varies from draw to draw: over other seeds we measured ratios from
+# about 0.5 to 1.0 at the `quick` profile and 0.95 to 1.1 at `smoke`, so the verdict of this claim is
+# recorded as measured, not fixed in this text. The size of the weight change is the robust half
+# of the statement, and Eq. 4 lets us measure it without training, for every sample size at once:
+# `kdlib.weight_change_norms` gives $\|\Delta\hat w_n\|$ for all prefixes $n$ of one sample from a
+# single Cholesky factor. We average the ratio $\|\Delta\hat w_{z,n}\|/\|\Delta\hat w_{t,n}\|$ over
+# independent draws of inputs, teacher and network.
+
+# %%
+def zero_to_teacher_ratio(draw):
+    """‖Δŵ_z,n‖ / ‖Δŵ_t,n‖ for n = 1 … s5_samples: one draw of inputs, teacher and student (Eq. 4)."""
+    generator = cfg.generator(1000 + draw)
+    xs = gaussian_inputs(cfg.s5_samples, generator=generator, device=cfg.device)
+    teacher_logits = random_gaussian_mixture(10, amplitude=3.0, generator=generator)(xs)
+    student = NTKMLP(2, cfg.lin_depth, cfg.lin_width, generator=generator, dtype=torch.float64, device=cfg.device)
+    theta = empirical_ntk(student, xs)
+    start = student(xs).detach()
+    return weight_change_norms(theta, -start) / weight_change_norms(theta, teacher_logits - start)
+
+
+ratios = torch.stack([zero_to_teacher_ratio(draw) for draw in range(cfg.s5_draws)]).cpu()
+sizes = torch.arange(1, cfg.s5_samples + 1)
+mean_ratio = ratios.mean(0)
+at_64, at_8, at_largest = mean_ratio[63].item(), mean_ratio[7].item(), mean_ratio[-1].item()
+print(f"mean ‖Δŵ_z‖/‖Δŵ_t‖ over {cfg.s5_draws} draws: n = 8: {at_8:.3f}, n = 64: {at_64:.3f}, "
+      f"n = {cfg.s5_samples}: {at_largest:.3f}")
+
+fig, axes = plotting.figure(1, height=3.2)
+ax = axes[0, 0]
+ax.fill_between(sizes, ratios.min(0).values, ratios.max(0).values, color=colors[0], alpha=0.2,
+                label=f"range over {cfg.s5_draws} draws")
+ax.plot(sizes, mean_ratio, color=colors[0], label="mean")
+ax.set_xscale("log")
+ax.set_xlabel("sample size $n$")
+ax.set_ylabel("$\\|\\Delta\\hat w_z\\|_2 \\,/\\, \\|\\Delta\\hat w_t\\|_2$")
+ax.set_title(f"zero function vs teacher, Eq. 4, width {cfg.lin_width}")
+ax.legend()
+plotting.publish(fig, "s5-ratio")
+
+claims.check("s5.smaller", "Sec. S5, Fig. S6", "the zero function needs a much smaller weight change than a teacher",
+             measured=at_64, relation="<=", expected=0.5, partial_tolerance=0.5, kind="paper", expect="reproduced",
+             note=f"mean closed-form ratio ‖Δŵ_z‖ / ‖Δŵ_t‖ at n = 64 over {cfg.s5_draws} draws; "
+                  "'reproduced' at ≤ 0.5, 'partly' below 1")
+claims.check("s5.ratio-falls", "Sec. S5 (our analysis)", "the ratio shrinks as the sample grows",
+             measured=at_largest - at_8, relation="<", expected=0.0,
+             note=f"mean ratio at n = {cfg.s5_samples} minus mean ratio at n = 8")
+
+# %% [markdown]
+# ```{glue:figure} s5-ratio
+# :name: fig-s5-ratio
+#
+# Companion to Fig. S6 (profile {glue:md}`profile-s1-lin`): the weight change that fits the zero
+# function relative to the one that fits the teacher, from Eq. 4 at every sample size, over
+# independent draws of inputs, teacher and student. The paper shows one training run; here the
+# whole curve and its spread.
+# ```
+#
+# The zero function is the cheaper target, and increasingly so with more data: its weight change
+# grows more slowly with $n$ than the teacher's, the data-inefficiency picture of Sec. 4 in
+# miniature. With few samples the two can be comparable (single draws even exceed 1 at $n \le 8$).
+# Sec. 3 neglects $\Delta w_z$ against $\Delta w_*$; how small the ratio is depends on the sample
+# size and on how large the teacher's logits are compared with the network's output at
+# initialization. The trained norms in Fig. S6 sit well above the dotted closed-form values for
+# every task; that is the orthogonal component $\Delta w_\perp$ that Adam adds, found above.
 #
 # ## Claims of this chapter
 
