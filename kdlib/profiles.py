@@ -50,7 +50,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", fig1_points=81,
-        ntk_widths=(64, 256, 1024), ntk_points=8, ntk_seeds=3, lin_width=256, lin_samples=16, lin_steps=300,
+        ntk_widths=(64, 256, 1024), ntk_points=16, ntk_seeds=4, lin_width=256, lin_samples=16, lin_steps=600,
         s5_draws=4, s5_samples=64, fig_s7_samples=500, fig_s7_width=1024, fig_s7_empirical=16,
     ),
     "quick": Profile(name="quick"),

@@ -186,18 +186,22 @@ _ = plotting.publish(fig, "s1-ntk-error")  # (the returned file paths are not sh
 # ```
 #
 # The fitted slope is {glue:md}`s1-slope`, consistent with $-1/2$. At the width $m = 1024$ that
-# the paper uses for its figures (the claim below uses the widest width if a profile omits 1024), $\hat\Theta$ is on average {glue:md}`s1-err-1024` away from $\Theta$
-# in this norm: small, but not negligible. The paper states $\hat\Theta \approx \Theta$ as an
+# the paper uses for its figures (the widest width, if a profile omits 1024), $\hat\Theta$ is on
+# average {glue:md}`s1-err-1024` away from $\Theta$ in this norm (the claim below reads the error at
+# $m = 1024$ off the fitted line): small, but not negligible. The paper states $\hat\Theta \approx \Theta$ as an
 # assumption after Eq. 4; this is its size.
 
 # %%
 claims.check("s1.ntk-slope", "Sec. 3 (after Eq. 4), NTK limit", "the empirical NTK approaches Θ like 1/√m",
-             measured=slope, relation="==", expected=-0.5, tolerance=0.15,
-             note=f"least-squares slope of log ε over {len(log_error)} networks; its standard error is {slope_se:.3f}")
-claims.check("s1.ntk-1024", "Sec. 3 (after Eq. 4)", f"Θ̂ ≈ Θ at the paper's width (m = {cfg.ntk_widths[paper_width]})",
-             measured=errors[paper_width].mean().item(), relation="<=", expected=0.0, tolerance=0.1,
-             partial_tolerance=0.25, kind="paper", expect="reproduced",
-             note="mean relative Frobenius error; 'reproduced' below 10 %, 'partly' below 25 %")
+             measured=slope, relation="==", expected=-0.5, tolerance=max(3 * slope_se, 0.05),
+             note=f"least-squares slope of log ε over {len(log_error)} networks; the tolerance is 3 standard "
+                  f"errors of the fit ({slope_se:.3f} each), so a random sample of networks fails it rarely")
+fitted_1024 = math.exp(intercept + slope * math.log(1024))
+claims.check("s1.ntk-1024", "Sec. 3 (after Eq. 4)", "Θ̂ ≈ Θ at the paper's width (m = 1024)",
+             measured=fitted_1024, relation="<=", expected=0.0, tolerance=0.1, partial_tolerance=0.25, kind="paper",
+             expect="reproduced",
+             note="relative Frobenius error at m = 1024 read off the fit over all widths (less noisy than the "
+                  "networks of one width); 'reproduced' below 10 %, 'partly' below 25 %")
 
 # %% [markdown]
 # ## Fig. S7: the diagonal of Θ grows like $x^\top x$
