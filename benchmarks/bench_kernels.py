@@ -20,15 +20,7 @@ import os
 import time
 
 import numpy as np
-
-
-def best_time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from _timing import best_time
 
 
 def numpy_ntk(x: np.ndarray, depth: int, sigma_w: float = 1.0, sigma_b: float = 1.0) -> np.ndarray:

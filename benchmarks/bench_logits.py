@@ -9,20 +9,11 @@ accuracy is measured against 50-digit bisection (mpmath) on an evenly spaced sub
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_time
 
 from kdlib import effective_logits, paper_gradient_descent, reference_effective_logit
-
-
-def best_time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from kdlib import profiles
+from kdlib.results import kdlib_fingerprint
 
 __all__ = [
     "BookError", "RunRecord", "find_root", "available_notebooks", "resolve_notebooks", "notebook_parameters",
@@ -140,19 +141,11 @@ def parse_value(text: str) -> Any:
     return text if isinstance(value, dict | type(None)) and text not in ("null", "~") else value
 
 
-def _kdlib_fingerprint() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(KDLIB_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(KDLIB_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def cache_key(source: Path, parameters: Mapping[str, Any]) -> str:
     """Hash of the notebook source, the kdlib source and the parameters: equal keys, equal books."""
     digest = hashlib.sha256()
     digest.update(source.read_bytes())
-    digest.update(_kdlib_fingerprint().encode())
+    digest.update(kdlib_fingerprint().encode())
     digest.update(json.dumps(dict(parameters), sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]
 
