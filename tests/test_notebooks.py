@@ -31,3 +31,34 @@ def test_toc_lists_every_chapter():
     toc = (ROOT / "_toc.yml").read_text()
     for stem in CHAPTERS:
         assert f"book/generated/{stem}" in toc
+
+
+@pytest.mark.slow
+def test_the_real_book_on_a_local_dask_cluster_states_the_same_numbers(tmp_path, monkeypatch):
+    """`kdbook run --cluster local` of every chapter at smoke equals the in-process `make notebooks` run.
+
+    The chapters run on two dask worker processes in a scratch copy of the book; every claim they
+    record must carry exactly the measured value of the in-process execution in book/generated.
+    """
+    import shutil
+
+    from kdlib import cli
+
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    shutil.copy(ROOT / "_toc.yml", tmp_path / "_toc.yml")
+    monkeypatch.setenv("KDBOOK_ROOT", str(tmp_path))
+    monkeypatch.setenv("KDBOOK_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["run", "--profile", "smoke", "--device", "cpu", "--cluster", "local", "--workers", "2"]) == 0
+    local = book.executed_notebooks(ROOT)
+    remote = book.executed_notebooks(tmp_path)
+    assert set(remote) == set(CHAPTERS) == set(local)
+    for stem in CHAPTERS:
+        ran_here = json.loads(local[stem].read_text())["metadata"]["kdbook"]
+        ran_there = json.loads(remote[stem].read_text())["metadata"]["kdbook"]
+        settings = ("profile", "device", "parameters")
+        assert [ran_here[k] for k in settings] == [ran_there[k] for k in settings], (
+            f"book/generated/{stem}.ipynb ran with other settings; run `make notebooks` first")
+        assert ran_there["executor"].startswith("dask")
+        here = {c.id: c.measured for c in claims.collect(local[stem])}
+        there = {c.id: c.measured for c in claims.collect(remote[stem])}
+        assert here and there == here, stem
