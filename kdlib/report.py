@@ -398,9 +398,11 @@ def _status_cells(chapter: Chapter) -> list[str]:
     device = f"`{run.get('device', '?')}`"
     if run.get("device_used") and run.get("device_used") != run.get("device"):
         device += f" → `{run['device_used']}`"
-    where = " on ".join(str(run[key]) for key in ("executor", "host") if run.get(key)) or "?"
-    return [_short_doc(chapter), f"`{run.get('profile', '?')}`", device, where, parameters, wall,
-            memory, date, commit, status]
+    where = " on ".join(str(run[key]) for key in ("executor", "host") if run.get(key))
+    if where:
+        device += f" ({where})"
+    return [_short_doc(chapter), f"`{run.get('profile', '?')}`", device, parameters, f"{wall}, {memory}",
+            f"{date} UTC, {commit}", status]
 
 
 def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
@@ -415,8 +417,8 @@ def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
         "is the resident memory of its kernel; *dirty* marks a run from a working tree with uncommitted",
         "changes.",
         "",
-        "| chapter | profile | device | ran on | parameters | wall time | peak memory | date (UTC) | commit | status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| chapter | profile | device (where) | parameters | wall time, peak memory | run | status |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(_status_cells(chapter)) + " |" for chapter in found]
     failed = [chapter for chapter in found if chapter.run.get("status") not in (None, "ok")]
