@@ -2,9 +2,6 @@
 # jupyter:
 #   jupytext: {formats: "py:percent"}
 #   kernelspec: {name: python3, display_name: Python 3, language: python}
-#   kdbook_chapter:
-#     gpu: [paper]
-#     gpu_note: "the paper profile builds networks up to width 16,384 (about 4 GB of float64 weights each); a GPU is recommended, and its time there has not been measured"
 # ---
 
 # %% [markdown]
