@@ -86,8 +86,13 @@ def generated_dir(root: Path) -> Path:
     return root / "book" / "generated"
 
 
+def cache_root(root: Path) -> Path:
+    """``$KDBOOK_CACHE`` if set, else ``<root>/.kdcache``: executed notebooks and sweep results live below it."""
+    return Path(os.environ.get("KDBOOK_CACHE", root / ".kdcache"))
+
+
 def cache_dir(root: Path) -> Path:
-    return Path(os.environ.get("KDBOOK_CACHE", root / ".kdcache")) / "notebooks"
+    return cache_root(root) / "notebooks"
 
 
 def available_notebooks(root: Path) -> dict[str, Path]:
@@ -303,15 +308,18 @@ def run_notebooks(
         if reserved in parameters:
             raise BookError(f"set {reserved} with --{reserved}, not -p {reserved}")
     stems = resolve_notebooks(root, names)
-    for stem in stems:  # validate every notebook's parameters before running any
-        allowed = notebook_parameters(available_notebooks(root)[stem])
-        unknown = [name for name in parameters if name not in allowed]
-        if unknown and len(stems) == 1:
-            raise BookError(f"{stem} has no parameter {unknown[0]!r}; its parameters: {', '.join(allowed)}")
-    own_parameters = {}
-    for stem in stems:
-        allowed = notebook_parameters(available_notebooks(root)[stem])
-        own_parameters[stem] = {name: value for name, value in parameters.items() if name in allowed}
+    # Every notebook's parameters are validated before any runs.
+    allowed = {stem: notebook_parameters(available_notebooks(root)[stem]) for stem in stems}
+    if len(stems) == 1:
+        unknown = [name for name in parameters if name not in allowed[stems[0]]]
+        if unknown:
+            raise BookError(f"{stems[0]} has no parameter {unknown[0]!r}; its parameters: "
+                            f"{', '.join(allowed[stems[0]])}")
+    unused = [name for name in parameters if not any(name in allowed[stem] for stem in stems)]
+    if unused:
+        raise BookError(f"no selected notebook has parameter(s) {', '.join(unused)}")
+    own_parameters = {stem: {name: value for name, value in parameters.items() if name in allowed[stem]}
+                      for stem in stems}
     if executor is None:
         records = []
         for stem in stems:
@@ -325,11 +333,6 @@ def run_notebooks(
     else:
         records = _run_on(executor, root, stems, profile=profile, device=device, parameters=own_parameters,
                           force=force, progress=progress)
-    if len(stems) > 1:
-        unused = [name for name in parameters if not any(
-            name in notebook_parameters(available_notebooks(root)[s]) for s in stems)]
-        if unused:
-            raise BookError(f"no selected notebook has parameter(s) {', '.join(unused)}")
     failed = [r for r in records if r.status != "ok"]
     if failed:
         details = "\n".join(f"  {r.notebook}: {r.error.splitlines()[0] if r.error else 'failed'}" for r in failed)

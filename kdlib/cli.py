@@ -57,7 +57,7 @@ def _cache(root: Path, args: argparse.Namespace) -> None:
     folders = []
     if not args.results:
         folders.append(("executed notebooks", book.cache_dir(root), "*.ipynb"))
-    stores = [] if args.notebooks else [ResultCache(book.cache_dir(root).parent / "results")]
+    stores = [] if args.notebooks else [ResultCache(book.cache_root(root) / "results")]
     for label, folder, pattern in folders:
         files = sorted(folder.glob(pattern)) if folder.is_dir() else []
         size = sum(path.stat().st_size for path in files)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["INPUT_SCALE", "gaussian_inputs", "GaussianMixture", "random_gaussian_mixture", "z_gaussian"]
+__all__ = ["INPUT_SCALE", "gaussian_inputs", "GaussianMixture", "random_gaussian_mixture"]
 
 INPUT_SCALE = 5.0  # x ~ N(0, 5² I), Sec. S4
 
@@ -146,8 +146,3 @@ def random_gaussian_mixture(
     widths = sigma * (0.5 + torch.rand(q, generator=generator, dtype=torch.float64))
     flipped = torch.rand((), generator=generator, dtype=torch.float64).item() < flip_probability
     return GaussianMixture(amplitudes=amplitudes, centers=centers, widths=widths, sign=-1.0 if flipped else 1.0)
-
-
-def z_gaussian(x: Tensor, mixture: GaussianMixture) -> Tensor:
-    """z_gaussian(x) = Σ_j A_j exp(−‖x − x_j‖² / σ_j²) (Sec. 4, S4): ``mixture(x)``."""
-    return mixture(x)

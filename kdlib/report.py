@@ -39,7 +39,7 @@ from kdlib.book import available_notebooks, executed_notebooks, generated_dir
 from kdlib.plotting import FIGURE_MIME_TYPE, figure_folder
 
 __all__ = [
-    "Chapter", "Figure", "chapters", "all_claims", "claim_rows", "scorecard_markdown", "claims_text",
+    "Chapter", "Figure", "chapters", "claim_rows", "scorecard_markdown", "claims_text",
     "figures_markdown", "status_markdown", "chapter_header", "write_generated_pages", "export_figures",
     "chapter_requirements",
 ]
@@ -194,24 +194,16 @@ def chapters(root: Path) -> list[Chapter]:
     return found
 
 
-def all_claims(root: Path) -> list[tuple[str, str, _claims.Claim]]:
-    """(notebook stem, chapter title, claim) for every claim in every executed notebook."""
-    return [(chapter.stem, chapter.title, claim) for chapter in chapters(root) for claim in chapter.claims]
-
-
 # --------------------------------------------------------------------------- claims
-
-
-def _fmt(value: float) -> str:
-    return _claims._fmt(value)
 
 
 def claim_rows(found: list[Chapter]) -> list[dict[str, Any]]:
     """One row per claim, shared by the scorecard page and ``kdbook claims``."""
     return [
         {"chapter": chapter, "claim": claim, "id": claim.id, "kind": claim.kind, "where": claim.where,
-         "statement": claim.statement, "measured": _fmt(claim.measured), "expected": _claims.expected_text(claim),
-         "verdict": claim.verdict, "profile": claim.profile or chapter.profile}
+         "statement": claim.statement, "measured": _claims._fmt(claim.measured),
+         "expected": _claims.expected_text(claim), "verdict": claim.verdict,
+         "profile": claim.profile or chapter.profile}
         for chapter in found for claim in chapter.claims
     ]
 

@@ -133,15 +133,13 @@ def task_seed(key: str) -> int:
 
 def default_cache_root() -> Path:
     """``$KDBOOK_CACHE`` if set, else ``.kdcache`` in the book's root (the repository), else in the cwd."""
-    env = os.environ.get("KDBOOK_CACHE")
-    if env:
-        return Path(env)
     from kdlib import book
 
     try:
-        return book.find_root() / ".kdcache"
+        root = book.find_root()
     except book.BookError:
-        return Path.cwd() / ".kdcache"
+        root = Path.cwd()
+    return book.cache_root(root)
 
 
 @dataclass(frozen=True)

@@ -105,3 +105,10 @@ def test_a_failing_check_fails_the_run_and_is_reported(tiny_root):
         book.run_notebooks(["01"], profile="smoke", device="cpu", root=tiny_root, progress=False)
     executed = json.loads((tiny_root / "book" / "generated" / "01-tiny.ipynb").read_text())
     assert executed["metadata"]["kdbook"]["status"] == "failed"
+
+
+def test_a_parameter_no_selected_notebook_has_is_rejected_before_any_runs(tiny_root):
+    (tiny_root / "notebooks" / "02-tiny.py").write_text(TINY)
+    with pytest.raises(book.BookError, match="no selected notebook has parameter"):
+        book.run_notebooks(None, root=tiny_root, progress=False, parameters={"widht": 3})
+    assert not (tiny_root / "book" / "generated").exists()
