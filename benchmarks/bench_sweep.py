@@ -24,13 +24,15 @@ from pathlib import Path
 
 import torch
 
-from kdlib import book, executor, paper_gradient_descent, profiles
-from kdlib.sweeps import sweep
+from kdlib import paper_gradient_descent
+from kdlib.book import executor, profiles
+from kdlib.book import notebooks as book
+from kdlib.book.sweeps import sweep
 
 
 def fig1_tasks(profile: str) -> list[dict]:
-    cfg = profiles.resolve(profile, device="cpu")
-    z = torch.linspace(-cfg.fig1_z_max, cfg.fig1_z_max, cfg.fig1_points, dtype=torch.float64)
+    cfg = profiles.resolve("01-effective-student", profile, device="cpu")
+    z = torch.linspace(-cfg.z_max, cfg.z_max, cfg.points, dtype=torch.float64)
     correct = (z > 0).double()
     left = [dict(z_t=z, y_g=correct, rho=rho, T=5.0, iterations=cfg.gd_iterations)
             for rho in (0.01, 0.05, 0.2, 0.5, 0.9, 1.0)]
@@ -40,7 +42,7 @@ def fig1_tasks(profile: str) -> list[dict]:
 
 
 def _warm_worker() -> None:
-    import kdlib.sweeps  # noqa: F401
+    import kdlib.book.sweeps  # noqa: F401
 
     torch.set_num_threads(1)
 
@@ -96,9 +98,9 @@ def main() -> None:
         warm, warm_s = timed(lambda: sweep(paper_gradient_descent, tasks, cache=Path(scratch), progress=False))
         assert warm.hits == len(tasks) and all(torch.equal(a, b) for a, b in zip(inline, warm, strict=True))
 
-    cfg = profiles.resolve(args.profile, device="cpu")
+    cfg = profiles.resolve("01-effective-student", args.profile, device="cpu")
     print(f"Fig. 1 sweep at `{args.profile}`: {len(tasks)} tasks of {cfg.gd_iterations} descent steps on "
-          f"{cfg.fig1_points} points; {os.cpu_count()} CPU core(s), torch threads = 1")
+          f"{cfg.points} points; {os.cpu_count()} CPU core(s), torch threads = 1")
     print(f"{'run':<46}{'time (s)':>10}{'ratio':>9}")
     print(f"{'cold, in-process':<46}{inline_s:>10.3f}{1.0:>9.2f}")
     print(f"{f'cold, LocalCluster of {args.workers} workers':<46}{remote_s:>10.3f}{inline_s / remote_s:>9.2f}"

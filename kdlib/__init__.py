@@ -11,12 +11,15 @@ Public API (each function's docstring cites the paper's equation it implements):
   and its training), ``closed_form_student``, ``theta_inner``, ``weight_change_angle``,
   ``hard_label_derivative``, ``weight_change_norms``, ``data_inefficiency``; ``data`` holds the
   inputs and Gaussian-mixture teachers of Sec. S4.
-* Sweeps — ``sweep`` runs a grid of independent calls, cached by content and resumable, on the
-  executor of ``executor`` (in-process, process pool, dask); ``results`` is the result cache.
-* Profiles and claims — ``profiles.resolve``, ``claims.check``.
+* ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
+
+The machinery that runs and publishes the book (profiles, claims, plots, sweeps, caches,
+executors, the ``kdbook`` command) lives in :mod:`kdlib.book`; nothing here imports it, so the
+mathematics needs neither papermill nor jupyter-book nor dask.
 """
 
-from kdlib import claims, data, executor, profiles, results
+from kdlib import data
+from kdlib._device import resolve_device
 from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
     effective_logits,
@@ -34,16 +37,11 @@ from kdlib.student import (
     weight_change_angle,
     weight_change_norms,
 )
-from kdlib.sweeps import sweep
 
 __all__ = [
     "NTKMLP",
-    "claims",
     "data",
-    "executor",
-    "results",
-    "sweep",
-    "profiles",
+    "resolve_device",
     "closed_form_student",
     "data_inefficiency",
     "hard_label_derivative",

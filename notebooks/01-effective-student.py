@@ -19,8 +19,7 @@
 profile = "quick"
 device = "auto"
 seed = 0
-fig1_points = None  # z_t grid points per curve (None: the profile's value)
-gd_iterations = None  # iterations of the paper's gradient-descent solver
+overrides = {}  # chapter settings, e.g. {"points": 2001}; `kdbook list` shows them per profile
 
 # %%
 import math
@@ -28,20 +27,18 @@ import math
 import torch
 
 from kdlib import (
-    claims,
     effective_logits,
     eq3_residual,
     hard_label_correction,
     paper_gradient_descent,
-    plotting,
-    profiles,
     reference_effective_logit,
-    sweep,
 )
+from kdlib.book import claims, plotting, profiles
+from kdlib.book.sweeps import sweep
 
-cfg = profiles.resolve(profile, device=device, seed=seed, fig1_points=fig1_points, gd_iterations=gd_iterations)
+cfg = profiles.resolve("01-effective-student", profile, device=device, seed=seed, **overrides)
 plotting.publish_text("profile-01", f"`{cfg.name}`")
-print(f"profile {cfg.name}: {cfg.fig1_points} points per curve, paper solver with {cfg.gd_iterations} steps")
+print(f"profile {cfg.name}: {cfg.points} points per curve, paper solver with {cfg.gd_iterations} steps")
 
 # %% [markdown]
 # ## The network and the loss
@@ -108,7 +105,7 @@ print(f"profile {cfg.name}: {cfg.fig1_points} points per curve, paper solver wit
 # checks against 50-digit arithmetic.
 
 # %%
-z_grid = torch.linspace(-cfg.fig1_z_max, cfg.fig1_z_max, cfg.fig1_points, dtype=torch.float64)
+z_grid = torch.linspace(-cfg.z_max, cfg.z_max, cfg.points, dtype=torch.float64)
 correct = (z_grid > 0).double()  # a correct teacher: y_g = 1{z_t > 0}
 wrong = 1.0 - correct  # a teacher that is wrong at every point
 left_T, left_rhos = 5.0, [0.01, 0.05, 0.2, 0.5, 0.9, 1.0]
@@ -173,7 +170,7 @@ def panel(ax, curves_correct, curves_wrong, label):
     ax.plot(z_grid, z_grid, color="grey", linewidth=0.8, linestyle=":", label="$z_{s,\\mathrm{eff}} = z_t$")
     ax.set_xlabel("teacher logit $z_t$")
     ax.set_ylabel("effective student logit $z_{s,\\mathrm{eff}}$")
-    ax.set_ylim(-3 * cfg.fig1_z_max, 3 * cfg.fig1_z_max)
+    ax.set_ylim(-3 * cfg.z_max, 3 * cfg.z_max)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4)
 
 
@@ -282,7 +279,7 @@ claims.check("sec2.split-T", "Sec. 2, Fig. 1 right", "for T > 1 the split widens
 # region, first for the exact roots and then for the paper's gradient descent.
 
 # %%
-plateau_region = z_grid > 0.5 * cfg.fig1_z_max
+plateau_region = z_grid > 0.5 * cfg.z_max
 def relative_spread(curves):
     stacked = torch.stack([curves[T][plateau_region] for T in (0.2, 0.5)])
     return ((stacked.max(0).values - stacked.min(0).values) / stacked.abs().max(0).values).max().item()

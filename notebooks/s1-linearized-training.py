@@ -26,35 +26,25 @@
 profile = "quick"
 device = "auto"
 seed = 0
-lin_width = None  # hidden width m of the student (None: the profile's value)
-lin_samples = None  # training points n
-lin_steps = None  # full-batch training steps of each run
-lin_depth = None  # hidden layers L
-lin_lr = None  # Adam's learning rate
-s5_draws = None  # independent draws behind the closed-form zero-vs-teacher curve
-s5_samples = None  # largest sample size of that curve (at least 64)
+overrides = {}  # chapter settings, e.g. {"points": 2001}; `kdbook list` shows them per profile
 
 # %%
 import math
 
 import torch
 
-from kdlib import NTKMLP, claims, effective_logits, empirical_ntk, plotting, profiles
+from kdlib import NTKMLP, effective_logits, empirical_ntk
+from kdlib.book import claims, plotting, profiles
 from kdlib.data import gaussian_inputs, random_gaussian_mixture
 from kdlib.nets import linearize, train_kd
 from kdlib.student import closed_form_student, theta_inner, weight_change_norms
 
-cfg = profiles.resolve(profile, device=device, seed=seed, lin_width=lin_width, lin_samples=lin_samples,
-                       lin_steps=lin_steps, lin_depth=lin_depth, lin_lr=lin_lr, s5_draws=s5_draws,
-                       s5_samples=s5_samples)
+cfg = profiles.resolve("s1-linearized-training", profile, device=device, seed=seed, **overrides)
 plotting.publish_text("profile-s1-lin", f"`{cfg.name}`")
-n, steps = cfg.lin_samples, cfg.lin_steps
+n, steps = cfg.samples, cfg.steps
 record = max(1, steps // 100)  # history points per run: about 100
-if cfg.s5_samples < 64 or cfg.s5_draws < 1:
-    raise ValueError(f"s5_samples must be ≥ 64 (the S5 claim is read at n = 64) and s5_draws ≥ 1, "
-                     f"got s5_samples={cfg.s5_samples}, s5_draws={cfg.s5_draws}")
-print(f"profile {cfg.name}: n = {n} points, width {cfg.lin_width}, L = {cfg.lin_depth}, {steps} steps, "
-      f"Adam lr {cfg.lin_lr}, device {cfg.device}")
+print(f"profile {cfg.name}: n = {n} points, width {cfg.width}, L = {cfg.depth}, {steps} steps, "
+      f"Adam lr {cfg.lr}, device {cfg.device}")
 
 # %% [markdown]
 # ## The linearized student and what training should reach
@@ -141,7 +131,7 @@ teacher = random_gaussian_mixture(10, amplitude=3.0, generator=generator)
 z_t = teacher(x)
 y_g = (z_t > 0).double()
 rho, T = 0.5, 5.0
-network = NTKMLP(2, cfg.lin_depth, cfg.lin_width, generator=generator, dtype=torch.float64, device=cfg.device)
+network = NTKMLP(2, cfg.depth, cfg.width, generator=generator, dtype=torch.float64, device=cfg.device)
 kernel = empirical_ntk(network, x)  # Θ̂ = φ(X)ᵀφ(X), layer by layer
 z_0 = network(x).detach()
 z_eff = effective_logits(z_t, y_g, rho, T)
@@ -180,7 +170,7 @@ def projection_parts(history):
     return to_closed_form.cpu(), (total - in_span).clamp_min(0).sqrt().cpu()
 
 
-adam = train_kd(linearize(network), x, z_t, y_g, rho=rho, T=T, steps=steps, lr=cfg.lin_lr, record_every=record,
+adam = train_kd(linearize(network), x, z_t, y_g, rho=rho, T=T, steps=steps, lr=cfg.lr, record_every=record,
                 weight_reference=w_hat, keep_logits=True, generator=cfg.generator(1))
 adam_projection, adam_orthogonal = projection_parts(adam)
 best = min(range(len(adam.steps)), key=lambda i: adam.logit_gap[i])
@@ -378,8 +368,8 @@ zero_targets = torch.zeros_like(z_t)
 runs = {}
 for name, targets in (("zero function", zero_targets), ("teacher, ρ = 1", z_t)):
     reference = linearize(network).features_times(x, closed_form_student(kernel, targets - z_0))
-    history = train_kd(linearize(network), x, targets, (targets > 0).double(), rho=1.0, T=T, steps=steps // 2,
-                       lr=cfg.lin_lr, record_every=record, weight_reference=reference)
+    history = train_kd(linearize(network), x, targets, (targets > 0).double(), rho=1.0, T=T, steps=cfg.s5_epochs,
+                       lr=cfg.lr, record_every=record, weight_reference=reference)
     runs[name] = (history, reference.norm().item())
 runs["teacher, ρ = 0.5 (above)"] = (adam, w_hat.norm().item())
 
@@ -446,7 +436,7 @@ def zero_to_teacher_ratio(draw):
     generator = cfg.generator(1000 + draw)
     xs = gaussian_inputs(cfg.s5_samples, generator=generator, device=cfg.device)
     teacher_logits = random_gaussian_mixture(10, amplitude=3.0, generator=generator)(xs)
-    student = NTKMLP(2, cfg.lin_depth, cfg.lin_width, generator=generator, dtype=torch.float64, device=cfg.device)
+    student = NTKMLP(2, cfg.depth, cfg.width, generator=generator, dtype=torch.float64, device=cfg.device)
     theta = empirical_ntk(student, xs)
     start = student(xs).detach()
     return weight_change_norms(theta, -start) / weight_change_norms(theta, teacher_logits - start)
@@ -467,7 +457,7 @@ ax.plot(sizes, mean_ratio, color=colors[0], label="mean")
 ax.set_xscale("log")
 ax.set_xlabel("sample size $n$")
 ax.set_ylabel("$\\|\\Delta\\hat w_z\\|_2 \\,/\\, \\|\\Delta\\hat w_t\\|_2$")
-ax.set_title(f"zero function vs teacher, Eq. 4, width {cfg.lin_width}")
+ax.set_title(f"zero function vs teacher, Eq. 4, width {cfg.width}")
 ax.legend()
 plotting.publish(fig, "s5-ratio")
 

@@ -20,37 +20,23 @@
 profile = "quick"
 device = "auto"
 seed = 0
-ntk_widths = None  # widths of the random networks compared with Θ (None: the profile's value)
-ntk_points = None  # inputs of that comparison
-ntk_seeds = None  # random networks per width
-fig_s7_samples = None  # inputs per scale in Fig. S7
-fig_s7_width = None  # width of the network checked against one point of Fig. S7
-fig_s7_empirical = None  # inputs of that check
+overrides = {}  # chapter settings, e.g. {"points": 2001}; `kdbook list` shows them per profile
 
 # %%
 import math
 
 import torch
 
-from kdlib import (
-    NTKMLP,
-    claims,
-    empirical_ntk,
-    empirical_ntk_error,
-    ntk_diagonal,
-    plotting,
-    profiles,
-    sweep,
-)
+from kdlib import NTKMLP, empirical_ntk, empirical_ntk_error, ntk_diagonal
+from kdlib.book import claims, plotting, profiles
+from kdlib.book.sweeps import sweep
 
-cfg = profiles.resolve(profile, device=device, seed=seed, ntk_widths=ntk_widths, ntk_points=ntk_points,
-                       ntk_seeds=ntk_seeds, fig_s7_samples=fig_s7_samples, fig_s7_width=fig_s7_width,
-                       fig_s7_empirical=fig_s7_empirical)
+cfg = profiles.resolve("s1-ntk-regime", profile, device=device, seed=seed, **overrides)
 plotting.publish_text("profile-s1", f"`{cfg.name}`")
 parameters_2048 = sum(p.numel() for p in NTKMLP(2, 3, 2048, device="meta").parameters())
 plotting.publish_text("s1-jacobian-size", f"{1024 * parameters_2048 * 8 / 2**30:.0f} GiB")
-print(f"profile {cfg.name} on {cfg.device}: widths {cfg.ntk_widths}, {cfg.ntk_points} points, "
-      f"{cfg.ntk_seeds} networks per width; Fig. S7 with {cfg.fig_s7_samples} inputs per scale")
+print(f"profile {cfg.name} on {cfg.device}: widths {cfg.widths}, {cfg.points} points, "
+      f"{cfg.networks} networks per width; Fig. S7 with {cfg.s7_samples} inputs per scale")
 
 # %% [markdown]
 # ## The kernels of Eq. 1
@@ -129,16 +115,16 @@ print(f"profile {cfg.name} on {cfg.device}: widths {cfg.ntk_widths}, {cfg.ntk_po
 
 # %%
 d, depth = 2, 3
-x = 5.0 * torch.randn(cfg.ntk_points, d, generator=cfg.generator(), dtype=torch.float64).to(cfg.device)
+x = 5.0 * torch.randn(cfg.points, d, generator=cfg.generator(), dtype=torch.float64).to(cfg.device)
 
 # One task per (width, network): cached under .kdcache/results and spread over workers when
 # KDLIB_EXECUTOR names a process pool or a dask cluster (one GPU per task on a GPU cluster).
 networks = [dict(x=x, width=width, depth=depth, seed=cfg.seed + 1 + 1000 * i + j, device=str(cfg.device))
-            for i, width in enumerate(cfg.ntk_widths) for j in range(cfg.ntk_seeds)]
+            for i, width in enumerate(cfg.widths) for j in range(cfg.networks)]
 errors = torch.tensor(sweep(empirical_ntk_error, networks, gpu=cfg.device.type == "cuda", progress=False),
-                      dtype=torch.float64).reshape(len(cfg.ntk_widths), cfg.ntk_seeds)
+                      dtype=torch.float64).reshape(len(cfg.widths), cfg.networks)
 
-log_width = torch.log(torch.tensor(cfg.ntk_widths, dtype=torch.float64)).repeat_interleave(cfg.ntk_seeds)
+log_width = torch.log(torch.tensor(cfg.widths, dtype=torch.float64)).repeat_interleave(cfg.networks)
 log_error = torch.log(errors.flatten())
 design = torch.stack([torch.ones_like(log_width), log_width], dim=1)
 coef = torch.linalg.lstsq(design, log_error[:, None]).solution[:, 0]
@@ -146,18 +132,18 @@ residual = log_error - design @ coef
 slope_se = math.sqrt((residual @ residual).item() / (len(log_error) - 2)
                      / ((log_width - log_width.mean()) ** 2).sum().item())
 intercept, slope = coef.tolist()
-for width, row in zip(cfg.ntk_widths, errors, strict=True):
+for width, row in zip(cfg.widths, errors, strict=True):
     print(f"m = {width:6d}: ε = {row.mean().item():.4f} ± {row.std().item():.4f}")
 print(f"fitted slope {slope:.3f} ± {slope_se:.3f} (standard error)")
 plotting.publish_text("s1-slope", f"{slope:.2f} ± {slope_se:.2f}")
-paper_width = cfg.ntk_widths.index(1024) if 1024 in cfg.ntk_widths else len(cfg.ntk_widths) - 1
+paper_width = cfg.widths.index(1024) if 1024 in cfg.widths else len(cfg.widths) - 1
 plotting.publish_text("s1-err-1024", f"{errors[paper_width].mean().item():.1%}")
 
 # %%
 fig, axes = plotting.figure(1, width=4.8, height=3.6)
 ax = axes[0, 0]
-widths = torch.tensor(cfg.ntk_widths, dtype=torch.float64)
-for j in range(cfg.ntk_seeds):
+widths = torch.tensor(cfg.widths, dtype=torch.float64)
+for j in range(cfg.networks):
     ax.scatter(widths, errors[:, j], color=plotting.PALETTE[0], alpha=0.45, s=14,
                label="one random network" if j == 0 else None)
 ax.plot(widths, errors.mean(1), color=plotting.PALETTE[0], marker="o", label="mean over networks")
@@ -168,7 +154,7 @@ ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("width $m$")
 ax.set_ylabel(r"$\|\hat\Theta - \Theta\|_F / \|\Theta\|_F$")
-ax.set_title(f"$d = {d}$, $L = {depth}$, {cfg.ntk_points} inputs")
+ax.set_title(f"$d = {d}$, $L = {depth}$, {cfg.points} inputs")
 ax.legend()
 _ = plotting.publish(fig, "s1-ntk-error")  # (the returned file paths are not shown)
 
@@ -249,7 +235,7 @@ claims.check("s7.limit-general", "Sec. S6 (our derivation)", "Θ(x, x)/xᵀx →
 
 # %%
 sigma_x = torch.logspace(-1, 3, 17, dtype=torch.float64)
-samples = torch.randn(len(sigma_x), cfg.fig_s7_samples, d, generator=cfg.generator(7), dtype=torch.float64)
+samples = torch.randn(len(sigma_x), cfg.s7_samples, d, generator=cfg.generator(7), dtype=torch.float64)
 inputs = (sigma_x[:, None, None] * samples).to(cfg.device)
 squared = (inputs**2).sum(-1)
 diag = ntk_diagonal(inputs.reshape(-1, d), depth=depth).reshape(squared.shape)
@@ -269,14 +255,14 @@ for s, m_ in zip(sigma_x[::4].tolist(), median[::4].tolist(), strict=True):
 # {numref}`fig-ntk-error` predicts at that width.
 
 # %%
-check_x = 5.0 * torch.randn(cfg.fig_s7_empirical, d, generator=cfg.generator(8), dtype=torch.float64).to(cfg.device)
-wide = NTKMLP(d, depth, cfg.fig_s7_width, generator=cfg.generator(9), dtype=torch.float64, device=cfg.device)
+check_x = 5.0 * torch.randn(cfg.s7_inputs, d, generator=cfg.generator(8), dtype=torch.float64).to(cfg.device)
+wide = NTKMLP(d, depth, cfg.s7_width, generator=cfg.generator(9), dtype=torch.float64, device=cfg.device)
 check_squared = (check_x**2).sum(1)
 empirical_ratio = (empirical_ntk(wide, check_x).diagonal() / check_squared).mean().item()
 analytic_ratio = (ntk_diagonal(check_x, depth=depth) / check_squared).mean().item()
 del wide
-predicted_error = math.exp(intercept + slope * math.log(cfg.fig_s7_width))
-print(f"σ_x = 5, width {cfg.fig_s7_width}: mean Θ̂(x,x)/xᵀx = {empirical_ratio:.4f}, "
+predicted_error = math.exp(intercept + slope * math.log(cfg.s7_width))
+print(f"σ_x = 5, width {cfg.s7_width}: mean Θ̂(x,x)/xᵀx = {empirical_ratio:.4f}, "
       f"analytic {analytic_ratio:.4f}; fit predicts ε ≈ {predicted_error:.3f}")
 
 # %%
@@ -286,14 +272,14 @@ ax.fill_between(sigma_x, lower, upper, color=plotting.PALETTE[0], alpha=0.25, la
 ax.plot(sigma_x, median, color=plotting.PALETTE[0], marker="o", markersize=3, label="median over inputs")
 ax.axhline(0.25, color=plotting.PALETTE[3], linestyle="--", label="$1/4$")
 ax.scatter([5.0], [analytic_ratio], facecolors="none", edgecolors="black", marker="o", s=40, zorder=3,
-           label=f"analytic, mean over {cfg.fig_s7_empirical} inputs")
+           label=f"analytic, mean over {cfg.s7_inputs} inputs")
 ax.scatter([5.0], [empirical_ratio], color=plotting.PALETTE[2], marker="s", s=14, zorder=4,
-           label=f"empirical $\\hat\\Theta$, $m = {cfg.fig_s7_width}$, same inputs")
+           label=f"empirical $\\hat\\Theta$, $m = {cfg.s7_width}$, same inputs")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel(r"input scale $\sigma_x$")
 ax.set_ylabel(r"$\Theta(x, x) / x^\top x$")
-ax.set_title(f"$L = {depth}$, $d = {d}$, {cfg.fig_s7_samples} inputs per scale")
+ax.set_title(f"$L = {depth}$, $d = {d}$, {cfg.s7_samples} inputs per scale")
 ax.legend()
 _ = plotting.publish(fig, "figS7")
 
@@ -320,7 +306,7 @@ claims.check("s7.bound", "Sec. S6, Fig. S7", "Θ(x, x) ≥ xᵀx / 4 at every in
 claims.check("s7.limit", "Sec. S6, Fig. S7", "Θ(x, x)/xᵀx tends to 1/4 at large scale",
              measured=median[-1].item(), relation="==", expected=0.25, tolerance=1e-5, kind="paper",
              expect="reproduced", note="median ratio at σ_x = 1000; the closed form predicts 1/4 + 13/(4·xᵀx) ≈ 1/4 + 2e-6")
-claims.check("s7.empirical", "Sec. S6, Fig. S7", f"a random network of width {cfg.fig_s7_width} matches the curve at σ_x = 5",
+claims.check("s7.empirical", "Sec. S6, Fig. S7", f"a random network of width {cfg.s7_width} matches the curve at σ_x = 5",
              measured=abs(empirical_ratio / analytic_ratio - 1), relation="<=", expected=2 * predicted_error,
              note="relative gap of the mean ratio; bound: twice the Frobenius error the fit above predicts at this width")
 

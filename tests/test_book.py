@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from kdlib import book, cli
+from kdlib.book import cli
+from kdlib.book import notebooks as book
 
 TINY = textwrap.dedent('''\
     # ---
@@ -24,8 +25,8 @@ TINY = textwrap.dedent('''\
     size = None
 
     # %%
-    from kdlib import claims, profiles
-    cfg = profiles.resolve(profile, device=device, seed=seed)
+    from kdlib.book import claims, profiles
+    cfg = profiles.resolve(None, profile, device=device, seed=seed)
     print("profile", cfg.name, "size", size)
     claims.check("tiny.ok", "test", "one is small", measured=1, relation="<=", expected=2)
 ''')
@@ -58,7 +59,7 @@ def test_notebook_names_resolve_by_prefix_and_reject_unknown(tiny_root):
     [
         ({"profile": "fast"}, "smoke, quick, paper"),
         ({"device": "tpu"}, "device"),
-        ({"parameters": {"widht": 3}}, "its parameters: profile, device, seed, size"),
+        ({"parameters": {"widht": 3}}, "no setting .widht.; its settings: none; notebook parameters: seed, size"),
         ({"parameters": {"profile": "smoke"}}, "--profile"),
     ],
 )

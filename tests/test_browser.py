@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from kdlib import book, report
+from kdlib.book import notebooks as book
+from kdlib.book import report
 
 pytestmark = pytest.mark.browser
 

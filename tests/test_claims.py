@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kdlib import claims
+from kdlib.book import claims
 
 
 def test_check_passes_and_fails():

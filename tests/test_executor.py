@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from kdlib import book, cli, executor, paper_gradient_descent
-from kdlib.results import CorruptEntry, ResultCache, task_key, task_seed
-from kdlib.sweeps import SweepError, sweep
+from kdlib import paper_gradient_descent
+from kdlib.book import cli, executor
+from kdlib.book import notebooks as book
+from kdlib.book.results import CorruptEntry, ResultCache, task_key, task_seed
+from kdlib.book.sweeps import SweepError, sweep
 
 # ---------------------------------------------------------------- task functions (importable by workers)
 
@@ -286,9 +288,10 @@ seed = 0
 
 # %%
 import torch
-from kdlib import claims, profiles, paper_gradient_descent
-from kdlib.sweeps import sweep
-cfg = profiles.resolve(profile, device=device, seed=seed)
+from kdlib import paper_gradient_descent
+from kdlib.book import claims, profiles
+from kdlib.book.sweeps import sweep
+cfg = profiles.resolve(None, profile, device=device, seed=seed)
 z = torch.linspace(-5, 5, 11, dtype=torch.float64)
 runs = sweep(paper_gradient_descent, [dict(z_t=z, y_g=(z > 0).double(), rho=r, T=2.0, iterations=50)
                                       for r in (0.1, 0.9)], progress=False)
@@ -399,7 +402,7 @@ def test_a_sweep_whose_client_is_killed_resumes_without_recomputing(dask_pool, t
     marks, cache = tmp_path / "marks", tmp_path / "cache"
     marks.mkdir()
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-              "from test_executor import slow_marked\nfrom kdlib.sweeps import sweep\n"
+              "from test_executor import slow_marked\nfrom kdlib.book.sweeps import sweep\n"
               f"sweep(slow_marked, [{{'x': x, 'marks': {str(marks)!r}, 'pause': 0.4}} for x in range(10)], "
               f"cache={str(cache)!r}, progress=False)\n")
     environment = {**os.environ, "KDLIB_EXECUTOR": dask_pool.client.scheduler.address}

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from kdlib import book, claims
+from kdlib.book import claims
+from kdlib.book import notebooks as book
 
 pytestmark = pytest.mark.notebooks
 
@@ -42,7 +43,7 @@ def test_the_real_book_on_a_local_dask_cluster_states_the_same_numbers(tmp_path,
     """
     import shutil
 
-    from kdlib import cli
+    from kdlib.book import cli
 
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     shutil.copy(ROOT / "_toc.yml", tmp_path / "_toc.yml")

@@ -11,8 +11,8 @@ from dataclasses import asdict
 
 import pytest
 
-from kdlib import claims, cli, report, sphinxext
-from kdlib.plotting import FIGURE_MIME_TYPE
+from kdlib.book import claims, cli, report, sphinxext
+from kdlib.book.plotting import FIGURE_MIME_TYPE
 
 SOURCE = textwrap.dedent('''\
     # ---
@@ -154,7 +154,7 @@ def test_duplicate_script_tags_are_dropped():
 
 
 def test_publish_exports_png_and_svg_under_the_chapter_folder(tiny_book, monkeypatch):
-    from kdlib import plotting
+    from kdlib.book import plotting
 
     monkeypatch.setenv("KDBOOK_NOTEBOOK", "09-tiny")
     fig, axes = plotting.figure()

@@ -20,6 +20,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from kdlib.book import claims
+from kdlib.book.core import find_root, generated_dir
+
 __all__ = ["PALETTE", "FIGURE_MIME_TYPE", "use_style", "figure", "publish", "publish_text", "colors", "figure_folder"]
 
 FIGURE_MIME_TYPE = "application/vnd.kdlib.figure+json"
@@ -67,8 +70,6 @@ def figure_folder(chapter: str | None) -> str:
 
 
 def _figure_dir(chapter: str | None) -> Path:
-    from kdlib.book import find_root, generated_dir
-
     try:
         return generated_dir(find_root()) / figure_folder(chapter)
     except Exception:  # outside the book (a plain script): next to the working directory
@@ -94,7 +95,6 @@ def publish(
     """
     if not name:
         raise ValueError("name must be a non-empty glue key, got ''")
-    from kdlib import claims
 
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
 

@@ -6,10 +6,11 @@ A sweep task is a call ``function(**parameters)``. Its *key* is the SHA-256 of
   script, ``__main__``, its source text as well),
 * the parameters, written canonically (sorted names; tensors and arrays by dtype, shape and
   a hash of their bytes, so two equal grids give the same key),
-* the fingerprint of the ``kdlib`` source: a hash of every ``kdlib/*.py``. Hashing the whole
-  package rather than the modules a task imports is coarser (an edit anywhere in ``kdlib``
-  invalidates every entry) but it can never reuse a result computed by older code, and it
-  costs one directory walk per process.
+* the fingerprint of the kdlib modules the function can run: its own module and every kdlib
+  module that imports, transitively (:func:`kdlib.book.core.module_fingerprint`). Editing the
+  book machinery (pages, CLI, executors) keeps every entry; editing ``kernels`` invalidates the
+  entries of tasks whose code imports it, and only those. A function defined in a notebook or
+  script (``__main__``) may call anything in the mathematics layer, so it is keyed on all of it.
 
 Each entry is one file ``<key[:2]>/<key>.kdr``: a JSON header line (format version, SHA-256
 and length of the payload, provenance) and a pickled payload. Writes go to a unique temporary
@@ -34,30 +35,20 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultCache", "CorruptEntry", "CacheInfo", "task_key", "task_seed", "kdlib_fingerprint",
+from kdlib.book.core import BookError, cache_root, find_root, module_closure, module_fingerprint
+
+__all__ = ["ResultCache", "CorruptEntry", "CacheInfo", "task_key", "task_seed", "task_modules",
            "default_cache_root"]
 
 FORMAT = 1
 SUFFIX = ".kdr"
-KDLIB_DIR = Path(__file__).resolve().parent
 
 
 class CorruptEntry(RuntimeError):
     """A cache entry exists but fails its length or checksum test (truncated, overwritten...)."""
-
-
-@lru_cache(maxsize=1)
-def kdlib_fingerprint() -> str:
-    """SHA-256 of every ``kdlib/**/*.py`` (paths and bytes), computed once per process."""
-    digest = hashlib.sha256()
-    for path in sorted(KDLIB_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(KDLIB_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _function_identity(function: Callable[..., Any]) -> str:
@@ -116,12 +107,19 @@ def describe_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def task_modules(function: Callable[..., Any]) -> list[str]:
+    """The kdlib modules a task's key covers: the function's module and what it imports, transitively.
+    A function outside kdlib (a notebook, a script, a test) is keyed on the whole mathematics layer."""
+    module = getattr(function, "__module__", None) or ""
+    return module_closure([module if module.startswith("kdlib.") else "kdlib"])
+
+
 def task_key(function: Callable[..., Any], parameters: Mapping[str, Any]) -> str:
-    """The content address of ``function(**parameters)`` under the current ``kdlib`` source."""
+    """The content address of ``function(**parameters)`` under the current source of the kdlib modules it uses."""
     if not isinstance(parameters, Mapping):
         raise ValueError(f"parameters must be a mapping of argument names to values, got {type(parameters).__name__}")
     blob = json.dumps({"function": _function_identity(function), "parameters": _canonical(dict(parameters)),
-                       "kdlib": kdlib_fingerprint()}, sort_keys=True, separators=(",", ":"))
+                       "kdlib": module_fingerprint(task_modules(function))}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -133,13 +131,11 @@ def task_seed(key: str) -> int:
 
 def default_cache_root() -> Path:
     """``$KDBOOK_CACHE`` if set, else ``.kdcache`` in the book's root (the repository), else in the cwd."""
-    from kdlib import book
-
     try:
-        root = book.find_root()
-    except book.BookError:
+        root = find_root()
+    except BookError:
         root = Path.cwd()
-    return book.cache_root(root)
+    return cache_root(root)
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from typing import Any
 
 import yaml
 
-from kdlib import claims as _claims
-from kdlib.book import available_notebooks, executed_notebooks, generated_dir
-from kdlib.plotting import FIGURE_MIME_TYPE, figure_folder
+from kdlib.book import claims as _claims
+from kdlib.book.core import available_notebooks, executed_notebooks, generated_dir
+from kdlib.book.plotting import FIGURE_MIME_TYPE, figure_folder
 
 __all__ = [
     "Chapter", "Figure", "chapters", "claim_rows", "scorecard_markdown", "claims_text",

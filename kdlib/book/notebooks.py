@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,20 +28,27 @@ from typing import Any
 
 import yaml
 
-from kdlib import profiles
-from kdlib.results import kdlib_fingerprint
+from kdlib._device import resolve_device
+from kdlib.book import executor as _executor
+from kdlib.book import profiles, report
+from kdlib.book.core import (
+    BookError,
+    available_notebooks,
+    cache_root,
+    executed_notebooks,
+    find_root,
+    generated_dir,
+    module_closure,
+    module_fingerprint,
+    provenance,
+)
 
 __all__ = [
     "BookError", "RunRecord", "find_root", "available_notebooks", "resolve_notebooks", "notebook_parameters",
-    "parse_value", "run_notebooks", "build_book", "executed_notebooks", "cache_key",
+    "parse_value", "papermill_parameters", "run_notebooks", "build_book", "executed_notebooks", "cache_key",
 ]
 
-KDLIB_DIR = Path(__file__).resolve().parent
-RESERVED_PARAMETERS = ("profile", "device")
-
-
-class BookError(RuntimeError):
-    """A user-facing error of the book pipeline (bad notebook name, parameter, missing run...)."""
+RESERVED_PARAMETERS = ("profile", "device")  # set with --profile and --device
 
 
 @dataclass
@@ -70,34 +75,9 @@ class RunRecord:
     device_used: str = ""  # what ``device`` resolved to where the notebook ran (``auto`` → cpu or cuda)
 
 
-def find_root(start: Path | None = None) -> Path:
-    """The book's root: the nearest folder upwards holding ``_toc.yml`` and ``notebooks/``."""
-    env = os.environ.get("KDBOOK_ROOT")
-    candidates = [Path(env)] if env else []
-    here = (start or Path.cwd()).resolve()
-    candidates += [here, *here.parents, KDLIB_DIR.parent]
-    for candidate in candidates:
-        if (candidate / "_toc.yml").is_file() and (candidate / "notebooks").is_dir():
-            return candidate
-    raise BookError("no book found: run kdbook inside the repository (a folder with _toc.yml and notebooks/)")
-
-
-def generated_dir(root: Path) -> Path:
-    return root / "book" / "generated"
-
-
-def cache_root(root: Path) -> Path:
-    """``$KDBOOK_CACHE`` if set, else ``<root>/.kdcache``: executed notebooks and sweep results live below it."""
-    return Path(os.environ.get("KDBOOK_CACHE", root / ".kdcache"))
-
-
 def cache_dir(root: Path) -> Path:
+    """Executed chapters, by key."""
     return cache_root(root) / "notebooks"
-
-
-def available_notebooks(root: Path) -> dict[str, Path]:
-    """Chapter sources by name (the file stem), in book order."""
-    return {path.stem: path for path in sorted((root / "notebooks").glob("*.py"))}
 
 
 def resolve_notebooks(root: Path, names: Iterable[str] | None) -> list[str]:
@@ -137,6 +117,30 @@ def notebook_parameters(source: Path) -> dict[str, Any]:
     return found
 
 
+def papermill_parameters(stem: str, source: Path, profile: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """What papermill injects for ``kdbook run -p NAME VALUE``: a name of the parameters cell (``seed``)
+    goes as itself; a chapter setting goes into ``overrides``, checked (name, type, range) against the
+    chapter's settings in :mod:`kdlib.book.chapters`.
+
+    Raises:
+        BookError: a name that is neither, or a bad value; the message says what is allowed.
+    """
+    cell = notebook_parameters(source)
+    direct = {name: value for name, value in parameters.items() if name in cell and name != "overrides"}
+    settings = {name: value for name, value in parameters.items() if name not in direct}
+    if "overrides" in settings:
+        raise BookError("give settings one by one with -p NAME VALUE, not -p overrides")
+    try:
+        checked = profiles.validate_overrides(stem, profile, settings)
+    except ValueError as error:
+        cell_names = [name for name in cell if name not in (*RESERVED_PARAMETERS, "overrides")]
+        raise BookError(f"{error}; notebook parameters: {', '.join(cell_names) or 'none'}") from None
+    if "seed" in direct and (isinstance(direct["seed"], bool) or not isinstance(direct["seed"], int)
+                             or direct["seed"] < 0):
+        raise BookError(f"seed must be a non-negative integer, got {direct['seed']!r}")
+    return {**direct, **({"overrides": checked} if checked else {})}
+
+
 def parse_value(text: str) -> Any:
     """A command-line value as YAML (``3`` → int, ``0.5`` → float, ``[1, 2]`` → list), else a string."""
     try:
@@ -146,37 +150,31 @@ def parse_value(text: str) -> Any:
     return text if isinstance(value, dict | type(None)) and text not in ("null", "~") else value
 
 
+# Machinery whose code shapes what an executed chapter shows, whatever the chapter imports.
+OUTPUT_MODULES = ("kdlib.book.claims", "kdlib.book.plotting", "kdlib.book.profiles")
+
+
+def notebook_modules(source: Path) -> list[str]:
+    """The kdlib modules an executed chapter depends on: those its source imports (transitively)
+    and :data:`OUTPUT_MODULES`; the machinery that only runs or publishes it is left out."""
+    tree = ast.parse(source.read_text())
+    imported = set(OUTPUT_MODULES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return module_closure(imported)
+
+
 def cache_key(source: Path, parameters: Mapping[str, Any]) -> str:
-    """Hash of the notebook source, the kdlib source and the parameters: equal keys, equal books."""
+    """Hash of the notebook source, the kdlib modules it depends on and the parameters: equal keys, equal books."""
     digest = hashlib.sha256()
     digest.update(source.read_bytes())
-    digest.update(kdlib_fingerprint().encode())
+    digest.update(module_fingerprint(notebook_modules(source)).encode())
     digest.update(json.dumps(dict(parameters), sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]
-
-
-def _git(root: Path, *args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
-def provenance(root: Path) -> dict[str, Any]:
-    """Commit, dirty flag, date and package versions of this run."""
-    import importlib.metadata as metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("torch", "numpy", "scipy", "matplotlib", "kdlib", "papermill", "jupyter-book", "distributed"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[package] = metadata.version(package)
-    return {
-        "commit": _git(root, "rev-parse", "--short=12", "HEAD"),
-        "dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "versions": versions,
-        "host": platform.node(),
-    }
 
 
 class _PeakMemory:
@@ -242,11 +240,7 @@ def run_notebook(
 ) -> RunRecord:
     """Execute one notebook (or reuse its cached execution) into ``book/generated``."""
     source = available_notebooks(root)[stem]
-    allowed = notebook_parameters(source)
-    for name in parameters:
-        if name not in allowed:
-            raise BookError(f"{stem} has no parameter {name!r}; its parameters: {', '.join(allowed)}")
-    full = {"profile": profile, "device": device, **parameters}
+    full = {"profile": profile, "device": device, **papermill_parameters(stem, source, profile, parameters)}
     key = cache_key(source, full)
     cached = cache_dir(root) / f"{stem}-{key}.ipynb"
     target = generated_dir(root) / f"{stem}.ipynb"
@@ -258,7 +252,7 @@ def run_notebook(
         record.cached = True
         return record
     record.__dict__.update(provenance(root))
-    record.device_used = str(profiles.resolve_device(device))
+    record.device_used = str(resolve_device(device))
     started = time.perf_counter()
     partial = target.with_suffix(".partial.ipynb")
     try:
@@ -300,26 +294,33 @@ def run_notebooks(
     if profile not in profiles.PROFILES:
         raise BookError(f"profile must be one of {', '.join(profiles.PROFILES)}; got {profile!r}")
     try:
-        profiles.resolve_device(device)
+        resolve_device(device)
     except ValueError as error:
         raise BookError(str(error)) from None
     parameters = dict(parameters or {})
     for reserved in RESERVED_PARAMETERS:
         if reserved in parameters:
             raise BookError(f"set {reserved} with --{reserved}, not -p {reserved}")
-    stems = resolve_notebooks(root, names)
+    stems = list(dict.fromkeys(resolve_notebooks(root, names)))  # a chapter named twice runs once
     # Every notebook's parameters are validated before any runs.
-    allowed = {stem: notebook_parameters(available_notebooks(root)[stem]) for stem in stems}
+    sources = available_notebooks(root)
     if len(stems) == 1:
-        unknown = [name for name in parameters if name not in allowed[stems[0]]]
-        if unknown:
-            raise BookError(f"{stems[0]} has no parameter {unknown[0]!r}; its parameters: "
-                            f"{', '.join(allowed[stems[0]])}")
-    unused = [name for name in parameters if not any(name in allowed[stem] for stem in stems)]
-    if unused:
-        raise BookError(f"no selected notebook has parameter(s) {', '.join(unused)}")
-    own_parameters = {stem: {name: value for name, value in parameters.items() if name in allowed[stem]}
-                      for stem in stems}
+        papermill_parameters(stems[0], sources[stems[0]], profile, parameters)
+        own_parameters = {stems[0]: parameters}
+    else:
+        own_parameters = {}
+        for stem in stems:
+            own_parameters[stem] = {}
+            for name, value in parameters.items():
+                try:
+                    papermill_parameters(stem, sources[stem], profile, {name: value})
+                except BookError:
+                    continue
+                own_parameters[stem][name] = value
+        unused = [name for name in parameters if not any(name in own for own in own_parameters.values())]
+        if unused:
+            raise BookError(f"no selected notebook has parameter(s) {', '.join(unused)} with these values; "
+                            "run one chapter to see its settings, or `kdbook list`")
     if executor is None:
         records = []
         for stem in stems:
@@ -351,9 +352,7 @@ def _notebook_task(root: Path, stem: str, profile: str, device: str, parameters:
     kernel sees only this worker's GPU (CUDA_VISIBLE_DEVICES), so one notebook runs per GPU."""
     os.environ.update(environment)
     if device in ("auto", "cuda"):
-        from kdlib.executor import _worker_gpu_index
-
-        slot = _worker_gpu_index()
+        slot = _executor._worker_gpu_index()
         if slot is not None and "CUDA_VISIBLE_DEVICES" not in environment:
             import torch
 
@@ -366,8 +365,6 @@ def _run_on(executor: Executor, root: Path, stems: list[str], *, profile: str, d
             parameters: Mapping[str, dict[str, Any]], force: bool, progress: bool) -> list[RunRecord]:
     import concurrent.futures as cf
     import traceback
-
-    from kdlib import executor as _executor
 
     where = _executor.describe(executor)
     environment = {name: os.environ[name] for name in ("KDBOOK_CACHE", "KDBOOK_ROOT", "KDLIB_EXECUTOR",
@@ -399,17 +396,8 @@ def _run_on(executor: Executor, root: Path, stems: list[str], *, profile: str, d
     return [done[stem] for stem in stems]
 
 
-def executed_notebooks(root: Path) -> dict[str, Path]:
-    """Executed notebooks present in book/generated, by stem."""
-    folder = generated_dir(root)
-    paths = {stem: folder / f"{stem}.ipynb" for stem in available_notebooks(root)}
-    return {stem: path for stem, path in paths.items() if path.is_file()}
-
-
 def build_book(root: Path | None = None, *, strict: bool = True, quiet: bool = False) -> Path:
     """Write the generated pages, then run ``jupyter-book build`` (strict: ``-W -n --keep-going``)."""
-    from kdlib import report
-
     root = root or find_root()
     missing = [stem for stem in available_notebooks(root) if stem not in executed_notebooks(root)]
     if missing:

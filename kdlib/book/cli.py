@@ -14,7 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kdlib import book, profiles
+from kdlib.book import executor, profiles, report
+from kdlib.book import notebooks as book
+from kdlib.book.results import ResultCache
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,14 +48,27 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
 
     commands.add_parser("claims", help="print every claim's verdict from the executed notebooks")
-    commands.add_parser("list", help="list notebooks and their parameters")
+    commands.add_parser("list", help="list chapters and their settings per profile")
     return parser
+
+
+def _list(root: Path) -> None:
+    """``kdbook list``: each chapter, its notebook parameters and its settings with their value per profile."""
+    for stem, path in book.available_notebooks(root).items():
+        cell = [name for name in book.notebook_parameters(path) if name not in ("profile", "device", "overrides")]
+        print(f"{stem}  (parameters: profile, device, {', '.join(cell)}; settings: -p NAME VALUE)")
+        rows = profiles.describe(stem)
+        if not rows:
+            print("    no settings")
+        width = max((len(name) for name, _, _ in rows), default=0)
+        for name, meaning, values in rows:
+            per_profile = "  ".join(f"{profile}={value!r}" for profile, value in values.items())
+            print(f"    {name:<{width}}  {per_profile}\n    {'':<{width}}  ({meaning})")
+        print()
 
 
 def _cache(root: Path, args: argparse.Namespace) -> None:
     """``kdbook cache info|clear``: what the two caches hold (files, MiB), or delete it."""
-    from kdlib.results import ResultCache
-
     folders = []
     if not args.results:
         folders.append(("executed notebooks", book.cache_dir(root), "*.ipynb"))
@@ -84,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
                 book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
                                    parameters=parameters, force=args.force, root=root)
             else:
-                from kdlib import executor
 
                 try:
                     pool = executor.open_executor(scheduler=args.scheduler, cluster=args.cluster,
@@ -100,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
             index = book.build_book(root, strict=not args.no_strict)
             print(f"[kdbook] book built: open file://{index}")
         elif args.command == "claims":
-            from kdlib import report
 
             found = report.chapters(root)
             if not any(chapter.claims for chapter in found):
@@ -109,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             if any(not claim.ok and claim.kind == "check" for chapter in found for claim in chapter.claims):
                 return 1
         elif args.command == "list":
-            for stem, path in book.available_notebooks(root).items():
-                params = ", ".join(f"{k}={v!r}" for k, v in book.notebook_parameters(path).items())
-                print(f"{stem}: {params}")
+            _list(root)
     except book.BookError as error:
         print(f"kdbook: error: {error}", file=sys.stderr)
         return 2

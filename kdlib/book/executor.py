@@ -14,7 +14,7 @@ GPUs: every GPU worker declares the dask resource ``GPU=1`` (one worker process 
 GPU task is submitted with ``resources={"GPU": 1}``, so dask never runs two GPU tasks on one GPU.
 Inside a task, :func:`task_device` turns ``"auto"``/``"cuda"`` into that worker's own GPU.
 
-``KDLIB_EXECUTOR`` chooses the default executor of :func:`kdlib.sweep` without changing a
+``KDLIB_EXECUTOR`` chooses the default executor of :func:`kdlib.book.sweeps.sweep` without changing a
 notebook: unset or ``inprocess``; ``processes:N``; ``local:N`` (a LocalCluster of N workers);
 ``tcp://host:port`` (an existing scheduler).
 """
@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from kdlib._device import resolve_device
+from kdlib.book.core import BookError, find_root
 
 __all__ = [
     "InProcessExecutor", "DaskExecutor", "open_executor", "executor_from_env", "shared_executor_from_env",
@@ -138,11 +141,9 @@ def load_cluster_config(path: str | os.PathLike[str] | None = None, section: str
         if env:
             path = env
         else:
-            from kdlib import book
-
             try:
-                path = book.find_root() / "cluster.yaml"
-            except book.BookError:
+                path = find_root() / "cluster.yaml"
+            except BookError:
                 path = Path("cluster.yaml")
     path = Path(path)
     if not path.is_file():
@@ -319,7 +320,6 @@ def task_device(device: str | torch.device = "auto") -> torch.device:
     Outside dask, or with an explicit ``cuda:N`` or ``cpu``, this is ``profiles.resolve_device``
     (which raises a clear ValueError when CUDA is asked for and absent).
     """
-    from kdlib.profiles import resolve_device
 
     resolved = resolve_device(device)
     if resolved.type != "cuda" or str(device) not in ("auto", "cuda"):

@@ -1,14 +1,14 @@
 """``sweep``: run ``function(**task)`` for every task, cached, resumable, on any executor.
 
 The book's experiments are grids (seeds × soft ratios × sample sizes × ...) of independent
-calls. ``sweep`` gives every call a content address (:func:`kdlib.results.task_key`), takes
-finished calls from the :class:`~kdlib.results.ResultCache`, sends the rest to an executor
-(:mod:`kdlib.executor`) and returns the results in task order. Because the *worker* stores each
+calls. ``sweep`` gives every call a content address (:func:`kdlib.book.results.task_key`), takes
+finished calls from the :class:`~kdlib.book.results.ResultCache`, sends the rest to an executor
+(:mod:`kdlib.book.executor`) and returns the results in task order. Because the *worker* stores each
 result the moment it is computed, an interrupted sweep (Ctrl-C, a killed worker, a lost node)
 loses only the calls that were running; running it again recomputes exactly what is missing.
 
 Each call runs with Python's, NumPy's and torch's global generators seeded from its key
-(:func:`kdlib.results.task_seed`) and restored afterwards, so a task that draws random numbers
+(:func:`kdlib.book.results.task_seed`) and restored afterwards, so a task that draws random numbers
 without its own ``torch.Generator`` still gives the same result on any worker, in any order,
 and a sweep does not disturb the caller's random stream.
 """
@@ -34,8 +34,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kdlib import executor as _executor
-from kdlib.results import CorruptEntry, ResultCache, describe_parameters, task_key, task_seed
+from kdlib.book import claims
+from kdlib.book import executor as _executor
+from kdlib.book.core import BookError, find_root, provenance
+from kdlib.book.results import CorruptEntry, ResultCache, describe_parameters, task_key, task_seed
 
 __all__ = ["sweep", "SweepResult", "SweepError", "TaskFailure", "run_provenance"]
 
@@ -77,13 +79,11 @@ class SweepResult(list):
 
 def run_provenance() -> dict[str, Any]:
     """Commit, dirty flag, package versions, host and the current profile (shared by every task of a run)."""
-    from kdlib import book, claims
-
     try:
-        root = book.find_root()
-    except book.BookError:
-        root = Path(__file__).resolve().parent.parent
-    record = book.provenance(root)  # the same record executed notebooks carry in metadata.kdbook
+        root = find_root()
+    except BookError:
+        root = Path(__file__).resolve().parents[2]
+    record = provenance(root)  # the same record executed notebooks carry in metadata.kdbook
     record["profile"] = getattr(claims, "_profile", None)
     return record
 
@@ -185,8 +185,8 @@ def sweep(
     Args:
         function: a module-level function (process pools and dask pickle it by reference).
         tasks: keyword arguments of each call. Numbers, strings, tensors, arrays and containers
-            of them; they form the cache key together with the function and the ``kdlib`` source.
-        executor: where calls run (:mod:`kdlib.executor`); default ``$KDLIB_EXECUTOR`` (one shared
+            of them; they form the cache key together with the function and the kdlib modules it imports.
+        executor: where calls run (:mod:`kdlib.book.executor`); default ``$KDLIB_EXECUTOR`` (one shared
             executor per process, closed at exit), else in-process. An executor passed in is left open.
         cache: ``True`` (the default store under ``.kdcache/results``), ``False``, a folder or a ResultCache.
         progress: a tqdm bar with done/total and ETA (the dask dashboard link in its postfix).

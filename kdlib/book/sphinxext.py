@@ -1,6 +1,6 @@
 """Sphinx extension of the book: a self-contained, offline HTML build.
 
-Enabled in ``_config.yml`` (``sphinx.extra_extensions: [kdlib.sphinxext]``). It serves MathJax 3
+Enabled in ``_config.yml`` (``sphinx.extra_extensions: [kdlib.book.sphinxext]``). It serves MathJax 3
 from the book itself instead of a CDN: the built book then renders its mathematics without a
 network (a reader offline, an archived copy, the headless browser test with the network closed),
 and the MathJax version is pinned by the Python environment rather than by whatever a CDN serves.

@@ -1,0 +1,164 @@
+"""The leaf of the book machinery: where things live, what a run records, what a cache key covers.
+
+Imports nothing else of kdlib, so every other machinery module can import it without a cycle.
+
+* Paths: the book's root, ``book/generated``, the cache root (``$KDBOOK_CACHE`` or ``.kdcache``).
+* Provenance: commit, dirty flag, date, package versions and host of a run.
+* Fingerprints: a hash of the kdlib modules a computation can depend on. A key covers the modules
+  named *and every kdlib module they import, transitively* (read from the source with ``ast``, never
+  by importing), so editing the scorecard's wording or the CLI keeps every cached result, while
+  editing ``kernels`` invalidates exactly the results of code that imports it.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import datetime as _dt
+import hashlib
+import os
+import platform
+import subprocess
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BookError", "PACKAGE_DIR", "find_root", "generated_dir", "cache_root", "available_notebooks",
+    "executed_notebooks", "provenance", "module_closure", "module_fingerprint", "MACHINERY_OUTSIDE_KEYS",
+]
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the kdlib package
+
+# Machinery that runs or publishes results but never shapes a computed value: a key never covers it.
+MACHINERY_OUTSIDE_KEYS = frozenset({
+    "kdlib.book", "kdlib.book.core", "kdlib.book.cli", "kdlib.book.executor", "kdlib.book.notebooks",
+    "kdlib.book.report", "kdlib.book.results", "kdlib.book.sphinxext", "kdlib.book.sweeps",
+})
+
+
+class BookError(RuntimeError):
+    """A user-facing error of the book pipeline (bad notebook name, parameter, missing run...)."""
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The book's root: ``$KDBOOK_ROOT``, else the nearest folder upwards holding ``_toc.yml`` and ``notebooks/``."""
+    env = os.environ.get("KDBOOK_ROOT")
+    candidates = [Path(env)] if env else []
+    here = (start or Path.cwd()).resolve()
+    candidates += [here, *here.parents, PACKAGE_DIR.parent]
+    for candidate in candidates:
+        if (candidate / "_toc.yml").is_file() and (candidate / "notebooks").is_dir():
+            return candidate
+    raise BookError("no book found: run kdbook inside the repository (a folder with _toc.yml and notebooks/)")
+
+
+def generated_dir(root: Path) -> Path:
+    return root / "book" / "generated"
+
+
+def cache_root(root: Path) -> Path:
+    """``$KDBOOK_CACHE`` if set, else ``<root>/.kdcache``: executed notebooks and sweep results live below it."""
+    return Path(os.environ.get("KDBOOK_CACHE", root / ".kdcache"))
+
+
+def available_notebooks(root: Path) -> dict[str, Path]:
+    """Chapter sources by name (the file stem), in book order."""
+    return {path.stem: path for path in sorted((root / "notebooks").glob("*.py"))}
+
+
+def executed_notebooks(root: Path) -> dict[str, Path]:
+    """Executed notebooks present in book/generated, by stem."""
+    folder = generated_dir(root)
+    paths = {stem: folder / f"{stem}.ipynb" for stem in available_notebooks(root)}
+    return {stem: path for stem, path in paths.items() if path.is_file()}
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def provenance(root: Path) -> dict[str, Any]:
+    """Commit, dirty flag, date, package versions and host of this run."""
+    import importlib.metadata as metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "scipy", "matplotlib", "kdlib", "papermill", "jupyter-book", "distributed"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {
+        "commit": _git(root, "rev-parse", "--short=12", "HEAD"),
+        "dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no")),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "versions": versions,
+        "host": platform.node(),
+    }
+
+
+def _module_file(module: str, package_dir: Path) -> Path | None:
+    """The source file of a kdlib module name, or None if it is not a kdlib module."""
+    parts = module.split(".")
+    if parts[0] != "kdlib":
+        return None
+    base = package_dir.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(module: str, path: Path, package_dir: Path) -> set[str]:
+    """kdlib modules that ``module`` imports anywhere in its source (top level or inside functions)."""
+    tree = ast.parse(path.read_bytes())
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from kdlib import data` is a module
+    return {name for name in found if _module_file(name, package_dir) is not None}
+
+
+def module_closure(modules: Iterable[str], *, package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """``modules`` and every kdlib module they import, transitively, minus :data:`MACHINERY_OUTSIDE_KEYS`.
+
+    A name that is not a kdlib module (``__main__``, ``numpy``) is skipped. Importing ``kdlib.x.y``
+    also runs the packages ``kdlib`` and ``kdlib.x``, so those count too.
+    """
+    pending = [name for name in modules if _module_file(name, package_dir) is not None]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen or name in MACHINERY_OUTSIDE_KEYS:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        pending += [".".join(parts[:i]) for i in range(1, len(parts))]
+        pending += sorted(_imported_modules(name, _module_file(name, package_dir), package_dir))
+    return sorted(seen)
+
+
+def module_fingerprint(modules: Iterable[str], *, package_dir: Path = PACKAGE_DIR) -> str:
+    """SHA-256 of the names and bytes of :func:`module_closure` ``(modules)``."""
+    return _fingerprint(tuple(sorted(set(modules))), package_dir)
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(modules: tuple[str, ...], package_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in module_closure(modules, package_dir=package_dir):
+        digest.update(name.encode() + b"\0")
+        digest.update(_module_file(name, package_dir).read_bytes())
+    return digest.hexdigest()
