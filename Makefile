@@ -34,7 +34,7 @@ unit: $(STAMP)
 notebooks: $(STAMP)                 ## the smoke book: every chapter executed at the smoke profile
 	$(BIN)/kdbook run --profile smoke --device cpu
 
-nbval: notebooks
+nbval: notebooks                    ## re-execute the executed smoke notebooks with nbval (not part of `make test`)
 	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider book/generated/*.ipynb
 
 book-smoke: notebooks
@@ -44,7 +44,8 @@ browser: book-smoke                 ## open every page of the smoke book in head
 	$(BIN)/python -m pytest -m browser
 	@echo "screenshots of every page: _build/screenshots/"
 
-test: lint unit nbval book-smoke    ## everything CI checks
+# Each chapter is executed once (`notebooks`); the checks after it read that execution.
+test: lint unit book-smoke          ## everything CI checks
 	$(BIN)/python -m pytest -m "notebooks or browser"
 
 bench: $(STAMP)                     ## every benchmark, each printing its ratios side by side

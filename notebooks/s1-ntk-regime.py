@@ -30,6 +30,7 @@ import torch
 from kdlib import NTKMLP, empirical_ntk, empirical_ntk_error, ntk_diagonal
 from kdlib.book import claims, plotting, profiles
 from kdlib.book.sweeps import sweep
+from kdlib.stats import power_law_fit
 
 cfg = profiles.resolve("s1-ntk-regime", profile, device=device, seed=seed, **overrides)
 plotting.publish_text("profile-s1", f"`{cfg.name}`")
@@ -124,14 +125,8 @@ networks = [dict(x=x, width=width, depth=depth, seed=cfg.seed + 1 + 1000 * i + j
 errors = torch.tensor(sweep(empirical_ntk_error, networks, gpu=cfg.device.type == "cuda", progress=False),
                       dtype=torch.float64).reshape(len(cfg.widths), cfg.networks)
 
-log_width = torch.log(torch.tensor(cfg.widths, dtype=torch.float64)).repeat_interleave(cfg.networks)
-log_error = torch.log(errors.flatten())
-design = torch.stack([torch.ones_like(log_width), log_width], dim=1)
-coef = torch.linalg.lstsq(design, log_error[:, None]).solution[:, 0]
-residual = log_error - design @ coef
-slope_se = math.sqrt((residual @ residual).item() / (len(log_error) - 2)
-                     / ((log_width - log_width.mean()) ** 2).sum().item())
-intercept, slope = coef.tolist()
+fit = power_law_fit(torch.tensor(cfg.widths).repeat_interleave(cfg.networks), errors.flatten())
+intercept, slope, slope_se = fit.intercept, fit.slope, fit.slope_se
 for width, row in zip(cfg.widths, errors, strict=True):
     print(f"m = {width:6d}: ε = {row.mean().item():.4f} ± {row.std().item():.4f}")
 print(f"fitted slope {slope:.3f} ± {slope_se:.3f} (standard error)")
@@ -147,9 +142,9 @@ for j in range(cfg.networks):
     ax.scatter(widths, errors[:, j], color=plotting.PALETTE[0], alpha=0.45, s=14,
                label="one random network" if j == 0 else None)
 ax.plot(widths, errors.mean(1), color=plotting.PALETTE[0], marker="o", label="mean over networks")
-fit = torch.exp(intercept + slope * torch.log(widths))
-ax.plot(widths, fit, color=plotting.PALETTE[3], linestyle="--", label=f"fit: slope {slope:.2f}")
-ax.plot(widths, fit[0] * (widths / widths[0]) ** -0.5, color="grey", linestyle=":", label="slope $-1/2$")
+fitted = fit(widths)
+ax.plot(widths, fitted, color=plotting.PALETTE[3], linestyle="--", label=f"fit: slope {slope:.2f}")
+ax.plot(widths, fitted[0] * (widths / widths[0]) ** -0.5, color="grey", linestyle=":", label="slope $-1/2$")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("width $m$")
@@ -177,7 +172,7 @@ _ = plotting.publish(fig, "s1-ntk-error")  # (the returned file paths are not sh
 # %%
 claims.check("s1.ntk-slope", "Sec. 3 (after Eq. 4), NTK limit", "the empirical NTK approaches Θ like 1/√m",
              measured=slope, relation="==", expected=-0.5, tolerance=max(3 * slope_se, 0.05),
-             note=f"least-squares slope of log ε over {len(log_error)} networks; the tolerance is 3 standard "
+             note=f"least-squares slope of log ε over {fit.points} networks; the tolerance is 3 standard "
                   f"errors of the fit ({slope_se:.3f} each), so a random sample of networks fails it rarely")
 fitted_1024 = math.exp(intercept + slope * math.log(1024))
 claims.check("s1.ntk-1024", "Sec. 3 (after Eq. 4)", "Θ̂ ≈ Θ at the paper's width (m = 1024)",

@@ -1,6 +1,7 @@
 """The executed smoke book: every chapter ran, recorded its claims, and no correctness check failed.
 
-Runs after `make notebooks` (marker ``notebooks``); nbval re-executes the same notebooks.
+Runs after `make notebooks` (marker ``notebooks``) and reads that one execution of each chapter:
+nothing here executes a real chapter again, except chapter 01 on a dask cluster below.
 """
 
 import json
@@ -34,12 +35,17 @@ def test_toc_lists_every_chapter():
         assert f"book/generated/{stem}" in toc
 
 
-@pytest.mark.slow
-def test_the_real_book_on_a_local_dask_cluster_states_the_same_numbers(tmp_path, monkeypatch):
-    """`kdbook run --cluster local` of every chapter at smoke equals the in-process `make notebooks` run.
+DASK_CHAPTER = "01-effective-student"  # the cheapest chapter that sends its runs through kdlib's sweep
 
-    The chapters run on two dask worker processes in a scratch copy of the book; every claim they
-    record must carry exactly the measured value of the in-process execution in book/generated.
+
+@pytest.mark.slow
+def test_a_real_chapter_on_a_local_dask_cluster_states_the_same_numbers(tmp_path, monkeypatch):
+    """`kdbook run --cluster local` of a real chapter at smoke equals the in-process `make notebooks` run.
+
+    The chapter runs on two dask worker processes in a scratch copy of the book; every claim it
+    records must carry exactly the measured value of the in-process execution in book/generated.
+    One chapter suffices for the mechanism (the tiny book of test_executor checks the rest); running
+    all of them again would execute the whole book a second time.
     """
     import shutil
 
@@ -49,11 +55,12 @@ def test_the_real_book_on_a_local_dask_cluster_states_the_same_numbers(tmp_path,
     shutil.copy(ROOT / "_toc.yml", tmp_path / "_toc.yml")
     monkeypatch.setenv("KDBOOK_ROOT", str(tmp_path))
     monkeypatch.setenv("KDBOOK_CACHE", str(tmp_path / "cache"))
-    assert cli.main(["run", "--profile", "smoke", "--device", "cpu", "--cluster", "local", "--workers", "2"]) == 0
+    assert cli.main(["run", DASK_CHAPTER, "--profile", "smoke", "--device", "cpu", "--cluster", "local",
+                     "--workers", "2"]) == 0
     local = book.executed_notebooks(ROOT)
     remote = book.executed_notebooks(tmp_path)
-    assert set(remote) == set(CHAPTERS) == set(local)
-    for stem in CHAPTERS:
+    assert set(remote) == {DASK_CHAPTER} and DASK_CHAPTER in local
+    for stem in remote:
         ran_here = json.loads(local[stem].read_text())["metadata"]["kdbook"]
         ran_there = json.loads(remote[stem].read_text())["metadata"]["kdbook"]
         settings = ("profile", "device", "parameters")

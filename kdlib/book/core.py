@@ -134,8 +134,10 @@ def _imported_modules(module: str, path: Path, package_dir: Path) -> set[str]:
 def module_closure(modules: Iterable[str], *, package_dir: Path = PACKAGE_DIR) -> list[str]:
     """``modules`` and every kdlib module they import, transitively, minus :data:`MACHINERY_OUTSIDE_KEYS`.
 
-    A name that is not a kdlib module (``__main__``, ``numpy``) is skipped. Importing ``kdlib.x.y``
-    also runs the packages ``kdlib`` and ``kdlib.x``, so those count too.
+    A name that is not a kdlib module (``__main__``, ``numpy``) is skipped. The parent packages that
+    Python runs on the way (``kdlib/__init__.py`` for ``kdlib.kernels``) only re-export names, so they
+    count only where the code imports from them (``from kdlib import ntk_kernel``), and then with all
+    they import.
     """
     pending = [name for name in modules if _module_file(name, package_dir) is not None]
     seen: set[str] = set()
@@ -144,8 +146,6 @@ def module_closure(modules: Iterable[str], *, package_dir: Path = PACKAGE_DIR) -
         if name in seen or name in MACHINERY_OUTSIDE_KEYS:
             continue
         seen.add(name)
-        parts = name.split(".")
-        pending += [".".join(parts[:i]) for i in range(1, len(parts))]
         pending += sorted(_imported_modules(name, _module_file(name, package_dir), package_dir))
     return sorted(seen)
 

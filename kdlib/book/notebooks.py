@@ -220,6 +220,8 @@ def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path,
             papermill.execute_notebook(
                 str(converted), str(output), parameters=parameters, kernel_name="python3",
                 cwd=str(root), progress_bar=False, log_output=False,
+                # The kernel listens on loopback only; its per-start warning about unencrypted TCP is noise.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         finally:
             if previous is None:

@@ -83,10 +83,13 @@ def _allowed(item: dataclasses.Field, hint: Any) -> str:
     parts = [kind]
     if meta.get("choices"):
         parts.append("one of " + ", ".join(map(repr, meta["choices"])))
-    if meta.get("low") is not None:
-        parts.append(f"≥ {meta['low']}")
-    if meta.get("high") is not None:
-        parts.append(f"≤ {meta['high']}")
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and high is not None:
+        parts.append(f"in [{low:g}, {high:g}]")
+    elif low is not None:
+        parts.append(f"≥ {low:g}")
+    elif high is not None:
+        parts.append(f"≤ {high:g}")
     return " ".join(parts)
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import inspect
 import os
 import platform
 import random
 import resource
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -39,7 +41,8 @@ from kdlib.book import executor as _executor
 from kdlib.book.core import BookError, find_root, provenance
 from kdlib.book.results import CorruptEntry, ResultCache, describe_parameters, task_key, task_seed
 
-__all__ = ["sweep", "SweepResult", "SweepError", "TaskFailure", "run_provenance"]
+__all__ = ["sweep", "SweepResult", "SweepError", "TaskFailure", "run_provenance", "accepts_checkpoints",
+           "checkpoint_folder", "CHECKPOINT_ARGUMENT"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,14 @@ def _run_task(function: Callable[..., Any], parameters: dict[str, Any], key: str
     if cache is not None:
         with contextlib.suppress(KeyError, CorruptEntry):
             return "hit", cache.get(key), ""  # a retried task whose first attempt finished
+    scratch = None
+    if accepts_checkpoints(function):
+        if cache is not None:
+            folder = checkpoint_folder(cache, key)
+        else:
+            scratch = tempfile.TemporaryDirectory(prefix="kdlib-checkpoints-")
+            folder = Path(scratch.name)
+        parameters = {**parameters, CHECKPOINT_ARGUMENT: folder}
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -144,17 +155,42 @@ def _run_task(function: Callable[..., Any], parameters: dict[str, Any], key: str
             value = function(**parameters)
     except Exception:
         return "failed", None, traceback.format_exc()
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     wall = time.perf_counter() - started
     if cache is not None:
         record = {**context, "function": f"{function.__module__}:{function.__qualname__}",
                   "device": _device_of(parameters),
-                  "parameters": describe_parameters(parameters), "wall_s": round(wall, 4),
+                  "parameters": describe_parameters({k: v for k, v in parameters.items() if k != CHECKPOINT_ARGUMENT}),
+                  "wall_s": round(wall, 4),
                   "peak_rss_mb": _peak_rss_mb(), "worker_host": platform.node(), "worker_pid": os.getpid(),
                   "seed": task_seed(key)}
         if cuda:
             record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         cache.put(key, value, record)
     return "computed", value, ""
+
+
+CHECKPOINT_ARGUMENT = "checkpoint_dir"
+
+
+def accepts_checkpoints(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` takes a ``checkpoint_dir`` argument (then :func:`sweep` passes it one)."""
+    try:
+        return CHECKPOINT_ARGUMENT in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def checkpoint_folder(cache: ResultCache, key: str) -> Path:
+    """The folder a task owns for its checkpoints: ``<cache root>/checkpoints/<key[:2]>/<key>``.
+
+    It is keyed like the result, so a rerun of the same task (same function, parameters and kdlib
+    modules) finds the checkpoints of an interrupted run and resumes from the last one, while a task
+    of changed code starts afresh. It is kept after the task finishes: trained models stay loadable
+    at every saved epoch."""
+    return cache.path.parent / "checkpoints" / key[:2] / key
 
 
 def _as_cache(cache: bool | str | os.PathLike[str] | ResultCache | None) -> ResultCache | None:
@@ -183,7 +219,10 @@ def sweep(
     """``[function(**task) for task in tasks]``, cached by content, resumable and on any executor.
 
     Args:
-        function: a module-level function (process pools and dask pickle it by reference).
+        function: a module-level function (process pools and dask pickle it by reference). If it takes
+            an argument ``checkpoint_dir``, each call gets the folder its key owns
+            (:func:`checkpoint_folder`; a temporary one without a cache): a long task saves checkpoints
+            there and, rerun after an interruption, resumes from the last one. It is not part of the key.
         tasks: keyword arguments of each call. Numbers, strings, tensors, arrays and containers
             of them; they form the cache key together with the function and the kdlib modules it imports.
         executor: where calls run (:mod:`kdlib.book.executor`); default ``$KDLIB_EXECUTOR`` (one shared
@@ -204,6 +243,8 @@ def sweep(
     for index, task in enumerate(tasks):
         if not isinstance(task, Mapping):
             raise ValueError(f"tasks[{index}] must be a mapping of keyword arguments, got {type(task).__name__}")
+        if CHECKPOINT_ARGUMENT in task:
+            raise ValueError(f"tasks[{index}] sets {CHECKPOINT_ARGUMENT!r}; sweep gives each task its own folder")
     store = _as_cache(cache)
     pool = _executor.shared_executor_from_env() if executor is None else executor
     started = time.perf_counter()
