@@ -17,18 +17,24 @@ def parameter_count(model):
     return sum(p.numel() for p in model.parameters())
 
 
+def on_meta(name, **kwargs):
+    """The network with shapes only (no memory, no initialisation work): enough to count parameters and FLOPs."""
+    with torch.device("meta"):
+        return resnet(name, **kwargs)
+
+
 @pytest.mark.parametrize(("name", "count"), [("resnet18", 11_173_962), ("resnet50", 23_520_842),
                                              ("resnet34", 21_282_122)])
 def test_parameter_counts_match_the_standard_cifar_networks(name, count):
-    assert parameter_count(resnet(name)) == count
+    assert parameter_count(on_meta(name)) == count
 
 
 def test_width_scales_the_network():
-    narrow = resnet("resnet18", width=16)
+    narrow = on_meta("resnet18", width=16)
     # every conv scales by (16/64)² except the stem's input side (3 channels) and the 10-way classifier
-    ratio = parameter_count(narrow) / parameter_count(resnet("resnet18"))
+    ratio = parameter_count(narrow) / parameter_count(on_meta("resnet18"))
     assert 0.06 < ratio < 0.065
-    assert narrow.fc.in_features == 128 and resnet("resnet50", width=16).fc.in_features == 512
+    assert narrow.fc.in_features == 128 and on_meta("resnet50", width=16).fc.in_features == 512
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
@@ -45,7 +51,7 @@ def test_output_shapes(name, size, in_channels):
                                                      ("resnet50", 16, 32), ("resnet50", 8, 8)])
 def test_forward_flops_match_torch_flop_counter(name, width, size):
     # on the meta device the kernels are dispatched (and counted) without computing anything
-    model = resnet(name, width=width).eval().to("meta")
+    model = on_meta(name, width=width).eval()
     height, width_px = (size, size) if isinstance(size, int) else size
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.zeros(2, 3, height, width_px, device="meta"))
@@ -54,7 +60,7 @@ def test_forward_flops_match_torch_flop_counter(name, width, size):
 
 def test_forward_flops_of_resnet18_is_the_known_value():
     # 0.556 G multiply-adds, the figure usually quoted for CIFAR ResNet-18
-    assert forward_flops(resnet("resnet18"), 32) == 1_110_845_440
+    assert forward_flops(on_meta("resnet18"), 32) == 1_110_845_440
 
 
 def test_eval_mode_is_deterministic_and_batch_independent():
