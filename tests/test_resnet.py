@@ -13,6 +13,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from kdlib.resnet import BasicBlock, Bottleneck, ResNet, forward_flops, resnet
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The few real forward passes here are tiny; on a small machine shared with other jobs, one thread
+    avoids the OpenMP contention that made them take seconds instead of milliseconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def parameter_count(model):
     return sum(p.numel() for p in model.parameters())
 
@@ -40,11 +50,18 @@ def test_width_scales_the_network():
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
 @pytest.mark.parametrize(("size", "in_channels"), [(32, 3), (8, 1)])
 def test_output_shapes(name, size, in_channels):
-    model = resnet(name, width=8, num_classes=7, in_channels=in_channels)
-    x = torch.randn(3, in_channels, size, size)
+    # shapes on the meta device are those of a real run (the same shape functions); one real run below
+    model = on_meta(name, width=8, num_classes=7, in_channels=in_channels)
+    x = torch.randn(3, in_channels, size, size, device="meta")
     assert model(x).shape == (3, 7)
     expansion = 4 if name == "resnet50" else 1
     assert model.features(x).shape == (3, 8 * 8 * expansion)
+
+
+def test_real_forward_on_small_digit_sized_inputs():
+    model = resnet("resnet50", width=4, num_classes=10, in_channels=1)
+    logits = model(torch.randn(2, 1, 8, 8))
+    assert logits.shape == (2, 10) and torch.isfinite(logits).all()
 
 
 @pytest.mark.parametrize(("name", "width", "size"), [("resnet18", 64, 32), ("resnet18", 16, (9, 13)),
