@@ -11,6 +11,7 @@ the exact two-class identity, which ``tests/test_losses.py`` checks numerically.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as nnf
@@ -22,9 +23,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_rho_T(rho: float, T: float) -> None:
-    if isinstance(rho, bool) or not isinstance(rho, int | float) or not 0.0 <= float(rho) <= 1.0:
+    if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not 0.0 <= float(rho) <= 1.0:
         raise ValueError(f"rho must be a soft ratio in [0, 1], got {rho!r}")
-    if isinstance(T, bool) or not isinstance(T, int | float) or not math.isfinite(T) or not float(T) > 0.0:
+    if isinstance(T, bool) or not isinstance(T, numbers.Real) or not math.isfinite(T) or not float(T) > 0.0:
         raise ValueError(f"T must be a finite positive temperature (T > 0), got {T!r}")
 
 
@@ -55,11 +56,13 @@ def multiclass_kd_loss(
 ) -> Tensor:
     """ρ·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + (1 − ρ)·CE(z_s, y): Hinton et al. (2015)'s distillation loss.
 
-    **T² convention.** The soft term's gradient in z_s is ρ·T·(softmax(z_s/T) − softmax(z_t/T)), and
-    for T large compared with the logits, softmax(u/T) ≈ (1 + u/T)/C, so the unscaled soft term's
-    gradient shrinks like 1/T². Multiplying it by T² (Hinton, Vinyals & Dean 2015, Sec. 2) keeps the
-    relative weight of the soft and hard terms roughly independent of T, so ρ means about the same
-    at every temperature. ``t_squared=False`` drops the factor (the convention of Eq. 2 below).
+    **T² convention.** Without the factor, the soft term's gradient in z_s is
+    (ρ/T)·(softmax(z_s/T) − softmax(z_t/T)). For T large compared with the logits,
+    softmax(u/T) ≈ (1 + (u − ū)/T)/C, so the bracket is ≈ ((z_s − z̄_s) − (z_t − z̄_t))/(C·T) and the
+    gradient shrinks like 1/T². Multiplying the term by T² (Hinton, Vinyals & Dean 2015, Sec. 2)
+    makes it ρ·T·(softmax(z_s/T) − softmax(z_t/T)) ≈ ρ·(centred logit difference)/C, independent of T,
+    so the soft and hard terms keep their relative weight when T changes and ρ means about the
+    same at every temperature. ``t_squared=False`` drops the factor (the convention of Eq. 2 below).
 
     **Relation to Eq. 2 of the paper** (``kdlib.nets.kd_loss``, one logit per sample,
     ℓ = ρ' H(σ(z_t/T), σ(z_s/T)) + (1 − ρ') H(y_g, σ(z_s)) with binary cross-entropy H). With
