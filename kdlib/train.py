@@ -232,7 +232,8 @@ class History:
 class FitState:
     """What a callback sees: the objects being trained and where the run stands.
 
-    ``epoch`` counts completed epochs and ``step`` optimizer steps; ``loss`` is the epoch's mean
+    ``epoch`` counts completed epochs (an epoch is complete after its last step, so a step
+    callback at that step sees it counted) and ``step`` optimizer steps; ``loss`` is the epoch's mean
     training loss for epoch callbacks (None at epoch 0) and the last batch's loss for step
     callbacks. ``samples`` counts training samples over the whole run (resumed parts included).
     """
@@ -650,6 +651,8 @@ def fit(
                 state.step += 1
                 state.samples += count
                 samples += count
+                if len(counts) == steps_per_epoch:
+                    state.epoch += 1  # complete: step callbacks of its last step see it counted
                 bar.update(1)
                 if state.step in callback_steps:
                     began = time.perf_counter()
@@ -673,7 +676,6 @@ def fit(
                 bar.set_postfix(loss=f"{state.loss:.4g}", samples_per_s=f"{samples / max(elapsed, 1e-9):.4g}",
                                 refresh=False)
             if len(counts) == steps_per_epoch:
-                state.epoch += 1
                 if state.epoch in loss_at:
                     state.history.record(state.epoch, state.step, loss=state.loss)
                 run_callbacks(epoch_callbacks, state.epoch)

@@ -137,6 +137,32 @@ def test_resume_takes_an_epoch_file_newer_than_last(tmp_path):
     assert_same_state(model, straight)
 
 
+def test_max_steps_stops_inside_an_epoch_and_resumes_as_finished(tmp_path):
+    seen = []
+
+    def log(state):
+        state.history.record(state.epoch, state.step, seen=1.0)
+        seen.append((state.epoch, state.step))
+
+    result, model, *_ = image_like_run(tmp_path, epochs=3, max_steps=10, step_callbacks={range(0, 11, 4): log})
+    assert (result.epoch, result.step, result.samples) == (2, 10, 2 * 30 + 2 * 8)  # 2 epochs and 2 batches of 8
+    assert seen == [(0, 0), (1, 4), (2, 8)]  # a step callback at an epoch's last step sees the epoch done
+    assert result.history.epochs("loss") == [1, 2]  # the partial third epoch records no loss
+    assert [(row["epoch"], row["step"]) for row in result.history.rows if "seen" in row] == seen
+    again, model_again, *_ = image_like_run(tmp_path, epochs=3, max_steps=10, step_callbacks={range(0, 11, 4): log})
+    assert again.resumed_from == 2 and again.step == 10 and again.samples == 0
+    assert_same_state(model, model_again)
+    with pytest.raises(ValueError, match="inside epoch 3"):
+        image_like_run(tmp_path, epochs=3)
+
+
+def test_progress_bar_reports_loss_and_throughput(capsys):
+    model = nn.Linear(2, 1)
+    result = fit(model, lambda m, batch: m(batch).square().mean(), torch.optim.SGD(model.parameters(), lr=1e-3),
+                 OnlineBatches(sample_normal, 8), epochs=3, progress=True, desc="teacher")
+    assert "teacher" in capsys.readouterr().err and result.samples == 24 and result.wall_time >= result.train_time
+
+
 def test_epoch_loss_is_the_sample_weighted_mean_of_its_batch_losses():
     # recorded independently inside loss_fn; 30 samples in batches of 8, 8, 8, 6. Tolerance: the
     # two means sum the same float32 losses in different orders in float64, so they agree to ~1e-16.
