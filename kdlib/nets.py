@@ -294,10 +294,13 @@ def train_kd(
         :class:`TrainingHistory`.
     Raises:
         ValueError: a parameter out of range or shapes that disagree (the message names it).
-    """
-    from tqdm import tqdm
+        kdlib.train.TrainingDiverged: the loss or Δw became NaN or ±inf (the message names the step).
 
+    The loop is :func:`kdlib.train.fit` on :class:`kdlib.train.TensorBatches` with ``drop_last``:
+    an epoch is ⌊N / batch_size⌋ steps, each epoch a fresh order of the samples.
+    """
     from kdlib.logits import effective_logits
+    from kdlib.train import TensorBatches, fit
 
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, d), got {tuple(x.shape)}")
@@ -354,19 +357,11 @@ def train_kd(
             if keep_logits:
                 history.logits.append(z_s.detach().double().cpu())
 
-    order = torch.randperm(count, generator=generator).to(x.device)
-    position = 0
-    record(0)
-    for step in tqdm(range(1, steps + 1), desc="train_kd", disable=disable, leave=False):
-        if position + batch_size > count:
-            order = torch.randperm(count, generator=generator).to(x.device)
-            position = 0
-        batch = order[position:position + batch_size]
-        position += batch_size
-        optim.zero_grad(set_to_none=True)
-        loss = kd_loss(model(x[batch]), z_t_[batch], y_g_[batch], rho, T)
-        loss.backward()
-        optim.step()
-        if step % record_every == 0 or step == steps:
-            record(step)
+    # train_kd's mini-batches: a fresh order of the N samples each epoch, cut into ⌊N / b⌋ full batches
+    data = TensorBatches(x, z_t_, y_g_, batch_size=batch_size, drop_last=True)
+    epochs = -(-steps // data.steps_per_epoch)
+    fit(model, lambda student, batch: kd_loss(student(batch[0]), batch[1], batch[2], rho, T), optim, data,
+        epochs=epochs, max_steps=steps, generator=generator,
+        step_callbacks=[(frozenset(range(0, steps + 1, record_every)) | {steps}, lambda state: record(state.step))],
+        loss_epochs=(), progress=not disable, desc="train_kd")
     return history

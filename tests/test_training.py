@@ -190,6 +190,40 @@ def test_mini_batches_are_seeded_and_recorded():
     assert runs[0].epochs[1] == pytest.approx(5 * 3 / 8)
 
 
+def test_train_kd_is_the_plain_mini_batch_loop():
+    # train_kd runs on kdlib.train.fit; an independent hand-written loop with the same random order
+    # (a fresh permutation per pass, the last N mod b samples dropped) must give the same Δw bit for bit
+    model = small_network(width=16, seed=16)
+    x = inputs(10, seed=17)
+    z_t = torch.linspace(-3, 3, 10, dtype=torch.float64)
+    y_g = (z_t > 0).double()
+    trained = linearize(model)
+    train_kd(trained, x, z_t, y_g, rho=0.7, T=3.0, steps=11, lr=1e-2, batch_size=4,
+             generator=torch.Generator().manual_seed(2))
+    by_hand = linearize(model)
+    optimizer = torch.optim.Adam(by_hand.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    generator = torch.Generator().manual_seed(2)
+    for step in range(11):
+        if step % 2 == 0:  # ⌊10 / 4⌋ = 2 batches a pass
+            order = torch.randperm(10, generator=generator)
+        batch = order[(step % 2) * 4:(step % 2 + 1) * 4]
+        optimizer.zero_grad()
+        kd_loss(by_hand(x[batch]), z_t[batch], y_g[batch], 0.7, 3.0).backward()
+        optimizer.step()
+    assert torch.equal(trained.flat_weight_change(), by_hand.flat_weight_change())
+
+
+def test_train_kd_stops_at_the_first_non_finite_step():
+    from kdlib.train import TrainingDiverged
+
+    model = small_network(width=8, seed=18)
+    x = inputs(6, seed=19)
+    x[4, 1] = math.nan  # one corrupt input makes the full-batch loss NaN at the first step
+    z_t = torch.zeros(6, dtype=torch.float64)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 1 \(epoch 1\)"):
+        train_kd(linearize(model), x, z_t, (z_t >= 0).double(), rho=0.5, T=2.0, steps=5, lr=1e-2)
+
+
 @pytest.mark.parametrize(("kwargs", "name"), [
     ({"rho": 0.0}, "rho"), ({"T": 0.0}, "T"), ({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"),
     ({"batch_size": 9}, "batch_size"), ({"optimizer": "rmsprop"}, "optimizer"), ({"record_every": 0}, "record_every"),
