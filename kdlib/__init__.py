@@ -7,10 +7,13 @@ Public API (each function's docstring cites the paper's equation it implements):
 * Eq. 1 — ``NTKMLP``, the wide ReLU network in NTK parameterization.
 * Eq. 4 — ``ntk_kernel``, ``nngp_kernel``, ``ntk_diagonal`` (infinite-width kernels of Eq. 1) and
   ``empirical_ntk`` (the finite-width kernel φ(X)ᵀφ(X), layer by layer).
-* Eqs. 2, 4, 9–12, Definition 1 — ``linearize``, ``kd_loss``, ``train_kd`` (the linearized student
-  and its training), ``closed_form_student``, ``theta_inner``, ``weight_change_angle``,
-  ``hard_label_derivative``, ``weight_change_norms``, ``data_inefficiency``; ``data`` holds the
-  inputs and Gaussian-mixture teachers of Sec. S4.
+* Eqs. 2, 4, 9–12, Definition 1 — ``linearize``, ``kd_loss`` (Eq. 2; ``losses`` also holds the
+  multi-class loss of the practical experiment), ``train_kd`` (the linearized student's training on
+  ``train.fit``, the one training loop with checkpoints and resume), ``closed_form_student``,
+  ``theta_inner``, ``weight_change_angle``, ``hard_label_derivative``, ``weight_change_norms``,
+  ``data_inefficiency``; ``data`` holds the inputs and Gaussian-mixture teachers of Sec. S4.
+* ``stats`` — power-law fits with standard errors, means over runs; ``images`` and ``resnet`` — the
+  CIFAR-10 / digits data and the ResNets of the practical experiment (``resnet`` is imported on use).
 * ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
 
 The machinery that runs and publishes the book (profiles, claims, plots, sweeps, caches,
@@ -18,7 +21,7 @@ executors, the ``kdbook`` command) lives in :mod:`kdlib.book`; nothing here impo
 mathematics needs neither papermill nor jupyter-book nor dask.
 """
 
-from kdlib import data
+from kdlib import data, images, losses, stats, train
 from kdlib._device import resolve_device
 from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
@@ -28,7 +31,8 @@ from kdlib.logits import (
     paper_gradient_descent,
     reference_effective_logit,
 )
-from kdlib.nets import NTKMLP, kd_loss, linearize, train_kd
+from kdlib.losses import kd_loss, multiclass_kd_loss
+from kdlib.nets import NTKMLP, linearize, train_kd
 from kdlib.student import (
     closed_form_student,
     data_inefficiency,
@@ -41,6 +45,11 @@ from kdlib.student import (
 __all__ = [
     "NTKMLP",
     "data",
+    "images",
+    "losses",
+    "stats",
+    "train",
+    "multiclass_kd_loss",
     "resolve_device",
     "closed_form_student",
     "data_inefficiency",

@@ -1,6 +1,6 @@
 """The multi-class distillation loss of Hinton et al. (2015) and its relation to Eq. 2 of the paper.
 
-The paper states its theory for one logit and the binary loss of Eq. 2 (``kdlib.nets.kd_loss``);
+The paper states its theory for one logit and the binary loss of Eq. 2 (:func:`kd_loss`, with its curvature);
 its practical experiment (Fig. 5 left, Fig. S1, Sec. S2: a ResNet-50 teacher distilled into
 ResNet-18 students on CIFAR-10) needs the C-class loss. :func:`multiclass_kd_loss` is that loss in
 Hinton's T² convention; :func:`paper_soft_ratio` and :func:`hinton_soft_ratio` translate a soft
@@ -17,7 +17,10 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
-__all__ = ["accuracy", "error_rate", "hinton_soft_ratio", "multiclass_kd_loss", "paper_soft_ratio"]
+__all__ = [
+    "accuracy", "error_rate", "hinton_soft_ratio", "kd_loss", "kd_loss_curvature", "max_kd_loss_curvature",
+    "multiclass_kd_loss", "paper_soft_ratio", "safe_gradient_descent_lr",
+]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -27,6 +30,77 @@ def _check_rho_T(rho: float, T: float) -> None:
         raise ValueError(f"rho must be a soft ratio in [0, 1], got {rho!r}")
     if isinstance(T, bool) or not isinstance(T, numbers.Real) or not math.isfinite(T) or not float(T) > 0.0:
         raise ValueError(f"T must be a finite positive temperature (T > 0), got {T!r}")
+
+
+def kd_loss(
+    z_s: Tensor,
+    z_t: Tensor,
+    y_g: Tensor,
+    rho: float,
+    T: float,
+    *,
+    reduction: str = "mean",
+) -> Tensor:
+    """The distillation loss of Eq. 2: ρ H(σ(z_t/T), σ(z_s/T)) + (1 − ρ) H(y_g, σ(z_s)), averaged.
+
+    Each cross-entropy H(p, σ(u)) = softplus(u) − p·u is evaluated as binary cross-entropy
+    with logits (log-sigmoid inside), which is exact for any |u| where the textbook
+    −p log σ(u) − (1 − p) log(1 − σ(u)) gives inf or NaN once σ(u) rounds to 0 or 1. Its
+    derivative in z_s is Eq. 3's ρ/T (σ(z_s/T) − σ(z_t/T)) + (1 − ρ)(σ(z_s) − y_g), over N for the mean.
+
+    Args:
+        z_s: student logits, shape (N,).
+        z_t: teacher logits, broadcastable to z_s.
+        y_g: hard labels in {0, 1}, broadcastable to z_s.
+        rho: soft ratio ρ in [0, 1].
+        T: temperature T > 0.
+        reduction: "mean" (Eq. 2's 1/N Σ), "sum" or "none" (per-sample ℓ_n).
+    """
+    if not 0.0 <= float(rho) <= 1.0:
+        raise ValueError(f"rho must be a soft ratio in [0, 1], got {rho!r}")
+    if not float(T) > 0.0:
+        raise ValueError(f"T must be a positive temperature (T > 0), got {T!r}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    z_t = torch.as_tensor(z_t, dtype=z_s.dtype, device=z_s.device)
+    y_g = torch.as_tensor(y_g, dtype=z_s.dtype, device=z_s.device)
+    soft = nnf.binary_cross_entropy_with_logits(z_s / T, torch.sigmoid(z_t / T).expand_as(z_s), reduction="none")
+    hard = nnf.binary_cross_entropy_with_logits(z_s, y_g.expand_as(z_s), reduction="none")
+    per_sample = rho * soft + (1.0 - rho) * hard
+    if reduction == "none":
+        return per_sample
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+
+
+def kd_loss_curvature(z: Tensor, rho: float, T: float) -> Tensor:
+    """ℓ''(z): the second derivative of Eq. 2's per-sample loss in the student logit z.
+
+    ℓ''(z) = (ρ/T²) σ(z/T) σ(−z/T) + (1 − ρ) σ(z) σ(−z); it does not depend on z_t or y_g (both
+    enter ℓ' only as constants). Near the effective logits it sets the rates at which gradient
+    descent's modes decay (Eq. S1–S2).
+    """
+    _check_rho_T(rho, T)
+    return (rho / T**2 * torch.sigmoid(z / T) * torch.sigmoid(-z / T)
+            + (1 - rho) * torch.sigmoid(z) * torch.sigmoid(-z))
+
+
+def max_kd_loss_curvature(rho: float, T: float) -> float:
+    """sup_z ℓ''(z) = ρ/(4T²) + (1 − ρ)/4 (each σσ factor peaks at 1/4, both at z = 0)."""
+    _check_rho_T(rho, T)
+    return rho / (4 * T**2) + (1 - rho) / 4
+
+
+def safe_gradient_descent_lr(kernel: Tensor, rho: float, T: float) -> float:
+    """The largest step η for which full-batch gradient descent on Eq. 2's mean loss over the
+    linearized student with kernel Θ (n × n) cannot diverge anywhere: η = n / (λ_max(Θ) sup ℓ'').
+
+    The loss's Hessian in the logits is Θ diag(ℓ'')/n, whose largest eigenvalue is at most
+    λ_max(Θ) sup ℓ''/n; a step below 2/that is stable, and this takes half of it, which also
+    keeps every mode monotone.
+    """
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"kernel must be a square matrix, got shape {tuple(kernel.shape)}")
+    return kernel.shape[0] / (torch.linalg.eigvalsh(kernel)[-1].item() * max_kd_loss_curvature(rho, T))
 
 
 def _check_logits_and_labels(logits: Tensor, labels: Tensor, logits_name: str = "student_logits") -> None:
@@ -64,7 +138,7 @@ def multiclass_kd_loss(
     so the soft and hard terms keep their relative weight when T changes and ρ means about the
     same at every temperature. ``t_squared=False`` drops the factor (the convention of Eq. 2 below).
 
-    **Relation to Eq. 2 of the paper** (``kdlib.nets.kd_loss``, one logit per sample,
+    **Relation to Eq. 2 of the paper** (``kdlib.losses.kd_loss``, one logit per sample,
     ℓ = ρ' H(σ(z_t/T), σ(z_s/T)) + (1 − ρ') H(y_g, σ(z_s)) with binary cross-entropy H). With
     C = 2 classes and logits [0, z] (or any [a, a + z]), softmax(·)₁ = σ(z), so
     KL(p_t ‖ p_s) = H(σ(z_t/T), σ(z_s/T)) − H(σ(z_t/T)), where H(p) = H(p, p) is the teacher's entropy,

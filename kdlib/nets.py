@@ -11,10 +11,13 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as nnf
 from torch import Tensor, nn
 
-__all__ = ["NTKMLP", "LinearizedModel", "TrainingHistory", "kd_loss", "linearize", "train_kd"]
+from kdlib.logits import effective_logits
+from kdlib.losses import kd_loss
+from kdlib.train import TensorBatches, fit
+
+__all__ = ["NTKMLP", "LinearizedModel", "TrainingHistory", "linearize", "train_kd"]
 
 
 class NTKMLP(nn.Module):
@@ -178,46 +181,6 @@ def linearize(model: nn.Module) -> LinearizedModel:
     return LinearizedModel(model)
 
 
-def kd_loss(
-    z_s: Tensor,
-    z_t: Tensor,
-    y_g: Tensor,
-    rho: float,
-    T: float,
-    *,
-    reduction: str = "mean",
-) -> Tensor:
-    """The distillation loss of Eq. 2: ρ H(σ(z_t/T), σ(z_s/T)) + (1 − ρ) H(y_g, σ(z_s)), averaged.
-
-    Each cross-entropy H(p, σ(u)) = softplus(u) − p·u is evaluated as binary cross-entropy
-    with logits (log-sigmoid inside), which is exact for any |u| where the textbook
-    −p log σ(u) − (1 − p) log(1 − σ(u)) gives inf or NaN once σ(u) rounds to 0 or 1. Its
-    derivative in z_s is Eq. 3's ρ/T (σ(z_s/T) − σ(z_t/T)) + (1 − ρ)(σ(z_s) − y_g), over N for the mean.
-
-    Args:
-        z_s: student logits, shape (N,).
-        z_t: teacher logits, broadcastable to z_s.
-        y_g: hard labels in {0, 1}, broadcastable to z_s.
-        rho: soft ratio ρ in [0, 1].
-        T: temperature T > 0.
-        reduction: "mean" (Eq. 2's 1/N Σ), "sum" or "none" (per-sample ℓ_n).
-    """
-    if not 0.0 <= float(rho) <= 1.0:
-        raise ValueError(f"rho must be a soft ratio in [0, 1], got {rho!r}")
-    if not float(T) > 0.0:
-        raise ValueError(f"T must be a positive temperature (T > 0), got {T!r}")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    z_t = torch.as_tensor(z_t, dtype=z_s.dtype, device=z_s.device)
-    y_g = torch.as_tensor(y_g, dtype=z_s.dtype, device=z_s.device)
-    soft = nnf.binary_cross_entropy_with_logits(z_s / T, torch.sigmoid(z_t / T).expand_as(z_s), reduction="none")
-    hard = nnf.binary_cross_entropy_with_logits(z_s, y_g.expand_as(z_s), reduction="none")
-    per_sample = rho * soft + (1.0 - rho) * hard
-    if reduction == "none":
-        return per_sample
-    return per_sample.sum() if reduction == "sum" else per_sample.mean()
-
-
 @dataclass
 class TrainingHistory:
     """What :func:`train_kd` recorded every ``record_every`` steps (and at step 0 and the last step).
@@ -299,8 +262,6 @@ def train_kd(
     The loop is :func:`kdlib.train.fit` on :class:`kdlib.train.TensorBatches` with ``drop_last``:
     an epoch is ⌊N / batch_size⌋ steps, each epoch a fresh order of the samples.
     """
-    from kdlib.logits import effective_logits
-    from kdlib.train import TensorBatches, fit
 
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, d), got {tuple(x.shape)}")

@@ -36,6 +36,7 @@ import torch
 from kdlib import NTKMLP, effective_logits, empirical_ntk
 from kdlib.book import claims, plotting, profiles
 from kdlib.data import gaussian_inputs, random_gaussian_mixture
+from kdlib.losses import kd_loss_curvature, safe_gradient_descent_lr
 from kdlib.nets import linearize, train_kd
 from kdlib.student import closed_form_student, theta_inner, weight_change_norms
 
@@ -213,19 +214,11 @@ claims.check("s1.adam-eq4", "Sec. 2, Eq. 4", "the weight change of an Adam-train
 # {eq}`eq-s1-rate`.
 
 # %%
-def curvature(z):
-    return rho / T**2 * torch.sigmoid(z / T) * torch.sigmoid(-z / T) + (1 - rho) * torch.sigmoid(z) * torch.sigmoid(-z)
-
-
-def safe_step(k):
-    return k.shape[0] / (torch.linalg.eigvalsh(k)[-1].item() * (rho / (4 * T**2) + (1 - rho) / 4))
-
-
-gd_lr = safe_step(kernel)
+gd_lr = safe_gradient_descent_lr(kernel, rho, T)
 gd = train_kd(linearize(network), x, z_t, y_g, rho=rho, T=T, steps=steps, lr=gd_lr, optimizer="sgd",
               record_every=record, weight_reference=w_hat, keep_logits=True)
 gd_projection, gd_orthogonal = projection_parts(gd)
-h_eff = curvature(z_eff).sqrt()
+h_eff = kd_loss_curvature(z_eff, rho, T).sqrt()
 slowest_rate = -math.log1p(-gd_lr * torch.linalg.eigvalsh(h_eff[:, None] * kernel * h_eff[None, :])[0].item() / n)
 print(f"gradient descent, η = {gd_lr:.3g}: gap {gd.logit_gap[0]:.3g} → {gd.logit_gap[-1]:.3g}; "
       f"‖Δw_⊥‖ / ‖Δw‖ = {(gd_orthogonal[-1] / gd.weight_norm[-1]).item():.2e}")
@@ -251,7 +244,7 @@ claims.check("s1.gd-slow", "Sec. S1, Eq. S2 (our analysis)",
 # the eigenvectors $v_i$ of $H^{1/2}\hat\Theta H^{1/2}$.
 
 # %%
-h_root = curvature(z_eff).sqrt()
+h_root = kd_loss_curvature(z_eff, rho, T).sqrt()
 mu, modes = torch.linalg.eigh(h_root[:, None] * kernel * h_root[None, :])
 predicted_rates = -torch.log1p(-gd_lr * mu / n)
 displacement = 1e-4 * torch.randn(n, generator=cfg.generator(2), dtype=torch.float64).to(cfg.device)

@@ -2,7 +2,7 @@
 
 References are computed independently: the loss from explicit softmax, log and sums in float64;
 the gradient by central differences and by the closed form T·ρ(p_s − p_t) + (1 − ρ)(softmax(z_s) − e_y);
-the two-class case from the paper's binary loss ``kdlib.nets.kd_loss`` and the binary entropy.
+the two-class case from the paper's binary loss ``kdlib.losses.kd_loss`` and the binary entropy.
 """
 
 import math
@@ -10,8 +10,7 @@ import math
 import pytest
 import torch
 
-from kdlib.losses import accuracy, error_rate, hinton_soft_ratio, multiclass_kd_loss, paper_soft_ratio
-from kdlib.nets import kd_loss
+from kdlib.losses import accuracy, error_rate, hinton_soft_ratio, kd_loss, multiclass_kd_loss, paper_soft_ratio
 
 
 def random_problem(n=7, classes=5, scale=3.0, seed=0):

@@ -12,7 +12,8 @@ import torch
 from torch.func import functional_call, jacrev
 
 from kdlib import NTKMLP, effective_logits, eq3_residual
-from kdlib.nets import kd_loss, linearize, train_kd
+from kdlib.losses import kd_loss
+from kdlib.nets import linearize, train_kd
 from kdlib.student import closed_form_student
 
 

@@ -23,6 +23,7 @@ import random
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ import torch
 from kdlib._device import resolve_device
 from kdlib.book import claims
 from kdlib.book.chapters import CHAPTERS, PROFILES
+from kdlib.book.core import BookError, cache_root, find_root
 
 __all__ = [
     "PROFILES", "Config", "chapter_settings", "resolve", "resolve_device",
@@ -204,6 +206,15 @@ class Config:
         except AttributeError:
             names = ", ".join(f.name for f in dataclasses.fields(settings))
             raise AttributeError(f"{self.chapter} has no setting {name!r}; settings: {names}") from None
+
+    @property
+    def cache_dir(self) -> Path:
+        """The book's cache root (``$KDBOOK_CACHE`` or ``.kdcache``): where trained models are shared."""
+        try:
+            root = find_root()
+        except BookError:
+            root = Path.cwd()
+        return cache_root(root)
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU torch generator seeded from this run's seed (plus ``offset`` for sub-streams)."""
