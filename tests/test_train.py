@@ -288,6 +288,16 @@ def test_non_finite_parameter_raises_at_the_end_of_its_epoch():
             TensorBatches(torch.randn(16, 2)), epochs=3)
 
 
+def test_finite_parameters_whose_sum_overflows_are_not_divergence():
+    # the parameter screen sums |w| per tensor; 4 × 3e38 overflows float32 to inf, but every entry
+    # is finite, so the exact confirmation must let training go on
+    model = nn.Linear(2, 1)
+    model.register_parameter("large", nn.Parameter(torch.full((4,), 3e38)))
+    result = fit(model, lambda m, batch: m(batch[0]).square().mean(), torch.optim.SGD(model.parameters(), lr=1e-3),
+                 TensorBatches(torch.randn(16, 2)), epochs=2)
+    assert result.epoch == 2 and torch.isinf(model.large.detach().abs().sum())
+
+
 def test_checkpoints_load_with_weights_only_and_hold_the_whole_state(tmp_path):
     result, model, optimizer, scheduler = image_like_run(tmp_path, epochs=2, keep_epochs={1})
     for path in (checkpoint_path(tmp_path), checkpoint_path(tmp_path, 1)):
