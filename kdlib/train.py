@@ -632,6 +632,9 @@ def fit(
             counts: list[int] = []
             first_step = state.step + 1
             for batch, count in data.batches(generator):
+                if len(counts) == steps_per_epoch:
+                    raise ValueError(f"data.batches(generator) yielded more than data.steps_per_epoch = "
+                                     f"{steps_per_epoch} batches in epoch {state.epoch}")
                 batch = _to_device(batch, device)
                 if transform is not None:
                     batch = transform(batch, generator)
@@ -662,8 +665,9 @@ def fit(
                     model.train()
                 if state.step == total_steps:
                     break
-            if len(counts) == 0:
-                raise ValueError("data.batches(generator) yielded no batch; it must yield steps_per_epoch batches")
+            if len(counts) < steps_per_epoch and state.step < total_steps:
+                raise ValueError(f"data.batches(generator) yielded {len(counts)} batches in epoch {state.epoch + 1}; "
+                                 f"it must yield data.steps_per_epoch = {steps_per_epoch}")
             assert losses is not None
             # the epoch's end (or the run's, inside a partial last epoch): one synchronisation
             values = _check_losses(losses[:len(counts)].tolist(), first_step, steps_per_epoch)

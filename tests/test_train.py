@@ -344,6 +344,27 @@ def test_bad_arguments_name_the_parameter_its_value_and_what_is_allowed(tmp_path
         fit(model, **arguments)
 
 
+class ShortSource:
+    """A BatchSource that breaks its promise of steps_per_epoch batches."""
+
+    steps_per_epoch = 3
+
+    def __init__(self, yielded):
+        self.yielded = yielded
+
+    def batches(self, generator):
+        for _ in range(self.yielded):
+            yield torch.randn(4, 2, generator=generator), 4
+
+
+@pytest.mark.parametrize("yielded", [0, 2, 4])
+def test_a_source_that_yields_the_wrong_number_of_batches_is_named(yielded):
+    model = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=r"yielded (2|0|more than).*steps_per_epoch = 3"):
+        fit(model, lambda m, batch: m(batch).square().mean(), torch.optim.SGD(model.parameters(), lr=0.1),
+            ShortSource(yielded), epochs=2)
+
+
 @pytest.mark.parametrize(("build", "message"), [
     (lambda: TensorBatches(torch.zeros(4, 2), batch_size=0), r"batch_size must be an integer in \[1, 4\], got 0"),
     (lambda: TensorBatches(torch.zeros(4, 2), torch.zeros(5)), "same number"),
