@@ -9,7 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
+import time
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -18,7 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from kdlib.book import results
+from kdlib.book import cli, executor, results
+from kdlib.book import notebooks as book
 from kdlib.book.results import CorruptEntry, ResultCache, UnstorableResult, decode, encode, task_key
 from kdlib.book.sweeps import SweepError, checkpoint_folder, sweep
 
@@ -209,3 +215,227 @@ def test_an_unwritable_result_cache_warns_and_keeps_the_results(tmp_path, monkey
         trained = sweep(trained_with_checkpoints, [{"steps": 2, "stop_at": 1, "flag": str(flag)}], cache=path,
                         progress=False)  # its checkpoints go to a temporary folder instead
     assert trained[0]["resumed_from"] == 0
+
+
+# ---------------------------------------------------------------- a tiny book for the pipeline's tests
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = textwrap.dedent('''\
+    # %% [markdown]
+    # # Tiny chapter
+
+    # %% tags=["parameters"]
+    profile = "quick"
+    device = "auto"
+    seed = 0
+    pause = 0.0
+    fail = False
+
+    # %%
+    import os
+    import time
+    from kdlib.book import claims, profiles
+    cfg = profiles.resolve(None, profile, device=device, seed=seed)
+    with open("executions.log", "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    time.sleep(pause)
+
+    # %%
+    width = -1
+    if fail:
+        raise ValueError(f"the width is negative: {width}")
+    claims.check("tiny.ok", "test", "one is small", measured=1, relation="<=", expected=2)
+''')
+
+
+@pytest.fixture
+def tiny_book(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01-tiny.py").write_text(TINY)
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    monkeypatch.setenv("KDBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("KDBOOK_ROOT", str(tmp_path))
+    monkeypatch.delenv("KDLIB_EXECUTOR", raising=False)
+    return tmp_path
+
+
+def _executions(root: Path) -> int:
+    log = root / "executions.log"
+    return len(log.read_text().splitlines()) if log.is_file() else 0
+
+
+def _kdbook(root: Path, *args: str, cache: Path | None = None, **environment: str) -> subprocess.Popen:
+    """``kdbook`` in its own process, as a user runs it."""
+    env = {**os.environ, "KDBOOK_ROOT": str(root), "KDBOOK_CACHE": str(cache or root / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]), **environment}
+    if "KDLIB_EXECUTOR" not in environment:
+        env.pop("KDLIB_EXECUTOR", None)
+    return subprocess.Popen([sys.executable, "-m", "kdlib.book.cli", *args], env=env, cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# ---------------------------------------------------------------- 8: -p values, checked before anything runs
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a chapter started although its parameters are bad")
+
+    monkeypatch.setattr(book, "run_notebook", refuse)
+    monkeypatch.setattr(executor, "open_executor", refuse)
+    monkeypatch.delenv("KDBOOK_ROOT", raising=False)
+    monkeypatch.delenv("KDLIB_EXECUTOR", raising=False)
+    monkeypatch.chdir(REPO)
+
+
+@pytest.mark.parametrize(("chapter", "name", "value", "message"), [
+    ("01", "points", "3.7", "setting points=3.7 is not allowed; allowed: int in [3, 1e+06]"),
+    ("01", "points", "true", "setting points=True is not allowed"),
+    ("01", "points", "0", "setting points=0 is out of range"),
+    ("01", "points", "-5", "setting points=-5 is out of range"),
+    ("01", "points", "NaN", "setting points='NaN' is not allowed"),
+    ("01", "z_max", "nan", "setting z_max=nan is not allowed"),
+    ("01", "z_max", ".inf", "setting z_max=inf is not allowed"),
+    ("01", "points", "1e8", "setting points='1e8' is not allowed"),
+    ("01", "points", "100000000", "setting points=100000000 is out of range"),
+    ("s1-ntk-regime", "widths", "1024", "setting widths=1024 is not allowed; allowed: a non-empty tuple of int"),
+    ("s1-ntk-regime", "widths", "64,0", "is out of range"),
+    ("01", "seed", "-1", "seed must be a non-negative integer, got -1"),
+    ("01", "seed", "1.5", "seed must be a non-negative integer, got 1.5"),
+    ("01", "seed", "true", "seed must be a non-negative integer, got True"),
+    ("01", "pointz", "3", "has no setting 'pointz'"),
+])
+def test_bad_parameter_values_are_rejected_by_kdbook_run_before_anything_runs(nothing_runs, capsys, chapter, name,
+                                                                                value, message):
+    assert cli.main(["run", chapter, "-p", name, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("kdbook: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_value_for_every_selected_chapter_is_reported_with_its_reason(nothing_runs, capsys):
+    assert cli.main(["run", "-p", "points", "3.7"]) == 2  # every chapter: the reason, not just "no chapter has it"
+    assert "setting points=3.7 is not allowed; allowed: int" in capsys.readouterr().err
+    assert cli.main(["run", "-p", "seed", "-1"]) == 2
+    assert "seed must be a non-negative integer, got -1" in capsys.readouterr().err
+    assert cli.main(["run", "-p", "pointz", "3"]) == 2
+    assert "no selected notebook has parameter(s) pointz" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 9: cluster options and $KDLIB_EXECUTOR
+
+
+def _one_line_error(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kdbook: error:"), captured.err
+    return lines[0]
+
+
+def test_an_unreachable_scheduler_is_one_line_after_a_short_wait(tiny_book, capsys):
+    import psutil
+
+    started = time.monotonic()
+    assert cli.main(["run", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert time.monotonic() - started < executor.CONNECT_TIMEOUT_S + 10  # was a 30 s wait
+    assert "no dask scheduler answers at tcp://127.0.0.1:1 within 5 s" in _one_line_error(capsys)
+    assert not psutil.Process().children(recursive=True)
+
+
+def test_slurm_without_sbatch_is_refused_before_a_cluster_is_built(tiny_book, monkeypatch, capsys):
+    monkeypatch.setattr(executor.shutil, "which", lambda name: None)
+    monkeypatch.setattr(executor, "slurm_cluster", lambda *a, **k: pytest.fail("a SLURMCluster was built"))
+    assert cli.main(["run", "--cluster", "slurm", "--cluster-config", str(REPO / "cluster.yaml")]) == 2
+    assert "sbatch, which is not on the PATH" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("slurm:\n  gpus: [1\n", "is not valid YAML: expected ',' or ']'"),
+    ("slurm:\n  gpus: two\n", "slurm setting gpus='two' is not allowed; allowed: an integer ≥ 0"),
+    ("slurm:\n  walltime: 4:00:00\n", "slurm setting walltime=14400 is not allowed"),  # YAML's base 60
+    ("slurm:\n  memory: 32\n", "slurm setting memory=32 is not allowed"),
+    ("slurm:\n  job_extra_directives: --qos=high\n", "slurm setting job_extra_directives='--qos=high'"),
+    ("slurm:\n  gpu: 2\n", "unknown slurm setting(s) gpu"),
+    ("- slurm\n", "must hold a mapping slurm"),
+])
+def test_a_bad_cluster_file_is_one_line_naming_file_and_setting(tiny_book, monkeypatch, capsys, text, message):
+    monkeypatch.setattr(executor.shutil, "which", lambda name: "/usr/bin/sbatch")  # as on a login node
+    monkeypatch.setattr(executor, "slurm_cluster", lambda *a, **k: pytest.fail("a SLURMCluster was built"))
+    config = tiny_book / "cluster.yaml"
+    config.write_text(text)
+    assert cli.main(["run", "--cluster", "slurm", "--cluster-config", str(config)]) == 2
+    line = _one_line_error(capsys)
+    assert message in line and "cluster.yaml" in line
+
+
+@pytest.mark.parametrize("args", [
+    ["--cluster", "local", "--profile", "fast"],
+    ["--cluster", "local", "99"],
+    ["--cluster", "local", "--device", "tpu"],
+    ["--workers", "2", "-p", "widht", "3"],
+    ["--cluster-config", "cluster.yaml"],
+])
+def test_bad_options_are_refused_before_any_executor_starts(tiny_book, monkeypatch, capsys, args):
+    monkeypatch.setattr(executor, "open_executor", lambda **k: pytest.fail("an executor was started"))
+    assert cli.main(["run", *args]) == 2
+    _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("spec", ["threads:4", "processes:0", "local:x", "dask"])
+def test_a_bad_kdlib_executor_is_refused_by_kdbook_run_up_front(tiny_book, monkeypatch, capsys, spec):
+    monkeypatch.setenv("KDLIB_EXECUTOR", spec)
+    monkeypatch.setattr(book, "run_notebook", lambda *a, **k: pytest.fail("a chapter started"))
+    assert cli.main(["run", "01"]) == 2
+    assert f"KDLIB_EXECUTOR={spec!r}: allowed are inprocess" in _one_line_error(capsys)
+
+
+def sleep_reporting(path: str, seconds: float) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+POOL_SCRIPT = """
+import os, signal, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from kdlib.book import executor
+from test_reliability import sleep_reporting
+pool = executor.ProcessPool(2)
+running = pool.submit(sleep_reporting, {pidfile!r}, 60)
+while not Path({pidfile!r}).is_file() or not Path({pidfile!r}).read_text():
+    time.sleep(0.05)
+os.kill(int(Path({pidfile!r}).read_text()), signal.SIGINT)  # Ctrl-C reaches a worker running a task
+try:
+    running.result(timeout=60)
+except BaseException as error:
+    print("running task:", type(error).__name__, flush=True)
+for pid in list(pool._processes):  # all idle now; jupyter_client interrupts a kernel's process group
+    os.kill(pid, signal.SIGINT)
+time.sleep(3)
+pool.shutdown()
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_an_interrupted_pool_ends_idle_workers_quietly_and_interrupts_running_tasks(tmp_path):
+    script = POOL_SCRIPT.format(tests=str(Path(__file__).parent), pidfile=str(tmp_path / "pid"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "running task: KeyboardInterrupt" in done.stdout and "done" in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_sweeps_on_a_process_pool_inside_a_chapter_print_no_tracebacks(tiny_book):
+    (tiny_book / "notebooks" / "01-tiny.py").write_text(TINY.replace(
+        "time.sleep(pause)\n",
+        "time.sleep(pause)\nfrom kdlib.book.sweeps import sweep\nfrom kdlib import paper_gradient_descent\n"
+        "import torch\nz = torch.linspace(-1, 1, 5, dtype=torch.float64)\n"
+        "sweep(paper_gradient_descent, [dict(z_t=z, y_g=(z > 0).double(), rho=r, T=2.0, iterations=5) "
+        "for r in (0.1, 0.5, 0.9)], progress=False)\n"))
+    run = _kdbook(tiny_book, "run", "01", "--profile", "smoke", "--device", "cpu", KDLIB_EXECUTOR="processes:2")
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, out + err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err + out, err

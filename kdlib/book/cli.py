@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -87,27 +88,39 @@ def _cache(root: Path, args: argparse.Namespace) -> None:
         print(f"[kdbook] {'cleared ' if args.action == 'clear' else ''}sweep results: {info.describe()}")
 
 
+def _run(root: Path, args: argparse.Namespace) -> None:
+    """``kdbook run``: check everything (options, $KDLIB_EXECUTOR, chapters, parameters, cluster config)
+    before starting a kernel, a pool or a cluster; then run."""
+    parameters = {name: book.parse_value(value) for name, value in args.parameter}
+    if args.workers is not None and args.workers < 1:
+        raise book.BookError(f"--workers must be a positive integer, got {args.workers}")
+    if args.cluster_config is not None and args.cluster != "slurm":
+        raise book.BookError("--cluster-config is read by --cluster slurm only")
+    try:
+        executor.check_executor_spec(os.environ.get("KDLIB_EXECUTOR"))
+    except ValueError as error:
+        raise book.BookError(str(error)) from None
+    book.plan_run(args.notebooks, profile=args.profile, device=args.device, parameters=parameters, root=root)
+    if args.scheduler is None and args.cluster is None and (args.workers or 1) == 1:
+        book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
+                           parameters=parameters, force=args.force, root=root)
+        return
+    try:
+        pool = executor.open_executor(scheduler=args.scheduler, cluster=args.cluster,
+                                      workers=args.workers, config=args.cluster_config)
+    except (ValueError, executor.ExecutorError) as error:
+        raise book.BookError(str(error)) from None
+    with pool:
+        book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
+                           parameters=parameters, force=args.force, root=root, executor=pool)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         root = book.find_root()
         if args.command == "run":
-            parameters = {name: book.parse_value(value) for name, value in args.parameter}
-            if args.workers is not None and args.workers < 1:
-                raise book.BookError(f"--workers must be a positive integer, got {args.workers}")
-            if args.scheduler is None and args.cluster is None and (args.workers or 1) == 1:
-                book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
-                                   parameters=parameters, force=args.force, root=root)
-            else:
-
-                try:
-                    pool = executor.open_executor(scheduler=args.scheduler, cluster=args.cluster,
-                                                  workers=args.workers, config=args.cluster_config)
-                except ValueError as error:
-                    raise book.BookError(str(error)) from None
-                with pool:
-                    book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
-                                       parameters=parameters, force=args.force, root=root, executor=pool)
+            _run(root, args)
         elif args.command == "cache":
             _cache(root, args)
         elif args.command == "build":

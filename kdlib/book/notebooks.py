@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -45,7 +46,8 @@ from kdlib.book.core import (
 
 __all__ = [
     "BookError", "RunRecord", "find_root", "available_notebooks", "resolve_notebooks", "notebook_parameters",
-    "parse_value", "papermill_parameters", "run_notebooks", "build_book", "executed_notebooks", "cache_key",
+    "parse_value", "papermill_parameters", "plan_run", "run_notebooks", "build_book", "executed_notebooks",
+    "cache_key",
 ]
 
 RESERVED_PARAMETERS = ("profile", "device")  # set with --profile and --device
@@ -205,6 +207,24 @@ class _PeakMemory:
         self._thread.join()
 
 
+@functools.cache
+def _kernel_manager_class() -> type:
+    """jupyter_client's kernel manager, except that it does not interrupt (SIGINT) the kernel's whole
+    process group before shutting it down. papermill shuts a kernel down once its chapter has finished,
+    and that interrupt reached every process the chapter had started (a sweep's process pool, a dask
+    LocalCluster), each of which printed a KeyboardInterrupt traceback. The kernel still gets its
+    shutdown request, then SIGTERM and SIGKILL if it does not exit."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return KernelManager
+
+
 def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path, stem: str) -> None:
     import jupytext
     import papermill
@@ -222,6 +242,7 @@ def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path,
                 cwd=str(root), progress_bar=False, log_output=False,
                 # The kernel listens on loopback only; its per-start warning about unencrypted TCP is noise.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                kernel_manager_class=_kernel_manager_class(),
             )
         finally:
             if previous is None:
@@ -275,6 +296,56 @@ def run_notebook(
     return record
 
 
+def plan_run(
+    names: Iterable[str] | None,
+    *,
+    profile: str,
+    device: str,
+    parameters: Mapping[str, Any],
+    root: Path,
+) -> dict[str, dict[str, Any]]:
+    """Check a run before anything starts (a kernel, a pool, a cluster): the profile, the device, the
+    notebook names and every parameter against each selected chapter; returns each chapter's own
+    parameters, in order, a chapter named twice once.
+
+    Raises:
+        BookError: what is wrong and what is allowed.
+    """
+    if profile not in profiles.PROFILES:
+        raise BookError(f"profile must be one of {', '.join(profiles.PROFILES)}; got {profile!r}")
+    try:
+        resolve_device(device)
+    except ValueError as error:
+        raise BookError(str(error)) from None
+    parameters = dict(parameters)
+    for reserved in RESERVED_PARAMETERS:
+        if reserved in parameters:
+            raise BookError(f"set {reserved} with --{reserved}, not -p {reserved}")
+    stems = list(dict.fromkeys(resolve_notebooks(root, names)))  # a chapter named twice runs once
+    sources = available_notebooks(root)
+    if len(stems) == 1:
+        papermill_parameters(stems[0], sources[stems[0]], profile, parameters)
+        return {stems[0]: parameters}
+    own: dict[str, dict[str, Any]] = {stem: {} for stem in stems}
+    for name, value in parameters.items():
+        rejected = []
+        for stem in stems:
+            try:
+                papermill_parameters(stem, sources[stem], profile, {name: value})
+            except BookError as error:
+                settings = [row[0] for row in profiles.describe(stem)]
+                if name in notebook_parameters(sources[stem]) or name in settings:  # a bad value, not a bad name
+                    rejected.append(f"{stem}: {error}")
+                continue
+            own[stem][name] = value
+        if not any(name in chapter for chapter in own.values()):
+            if rejected:
+                raise BookError(rejected[0])
+            raise BookError(f"no selected notebook has parameter(s) {name} with these values; "
+                            "run one chapter to see its settings, or `kdbook list`")
+    return own
+
+
 def run_notebooks(
     names: Iterable[str] | None = None,
     *,
@@ -288,41 +359,14 @@ def run_notebooks(
 ) -> list[RunRecord]:
     """Execute notebooks at a profile; raise BookError listing failures after running all of them.
 
-    With an ``executor`` (:mod:`kdlib.executor`: a process pool or a dask cluster) the notebooks run
-    concurrently, one task each; a GPU device makes each task request one GPU. Every finished
-    notebook is cached by its worker at once, so an interrupted run resumes where it stopped.
+    Everything is checked first (:func:`plan_run`). With an ``executor`` (:mod:`kdlib.executor`: a process
+    pool or a dask cluster) the notebooks run concurrently, one task each; a GPU device makes each task
+    request one GPU. Every finished notebook is cached by its worker at once, so an interrupted run resumes
+    where it stopped.
     """
     root = root or find_root()
-    if profile not in profiles.PROFILES:
-        raise BookError(f"profile must be one of {', '.join(profiles.PROFILES)}; got {profile!r}")
-    try:
-        resolve_device(device)
-    except ValueError as error:
-        raise BookError(str(error)) from None
-    parameters = dict(parameters or {})
-    for reserved in RESERVED_PARAMETERS:
-        if reserved in parameters:
-            raise BookError(f"set {reserved} with --{reserved}, not -p {reserved}")
-    stems = list(dict.fromkeys(resolve_notebooks(root, names)))  # a chapter named twice runs once
-    # Every notebook's parameters are validated before any runs.
-    sources = available_notebooks(root)
-    if len(stems) == 1:
-        papermill_parameters(stems[0], sources[stems[0]], profile, parameters)
-        own_parameters = {stems[0]: parameters}
-    else:
-        own_parameters = {}
-        for stem in stems:
-            own_parameters[stem] = {}
-            for name, value in parameters.items():
-                try:
-                    papermill_parameters(stem, sources[stem], profile, {name: value})
-                except BookError:
-                    continue
-                own_parameters[stem][name] = value
-        unused = [name for name in parameters if not any(name in own for own in own_parameters.values())]
-        if unused:
-            raise BookError(f"no selected notebook has parameter(s) {', '.join(unused)} with these values; "
-                            "run one chapter to see its settings, or `kdbook list`")
+    own_parameters = plan_run(names, profile=profile, device=device, parameters=dict(parameters or {}), root=root)
+    stems = list(own_parameters)
     if executor is None:
         records = []
         for stem in stems:
