@@ -275,6 +275,112 @@ def _kdbook(root: Path, *args: str, cache: Path | None = None, **environment: st
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _metadata(root: Path) -> dict:
+    return json.loads((root / "book" / "generated" / "01-tiny.ipynb").read_text())["metadata"]["kdbook"]
+
+
+# ---------------------------------------------------------------- 7 and 12: what a failed chapter says
+
+
+@pytest.mark.slow
+def test_a_failing_cell_is_reported_by_exception_and_cell_and_claims_names_the_chapter(tiny_book, capsys):
+    assert cli.main(["run", "01", "--profile", "smoke", "--device", "cpu", "-p", "fail", "true"]) == 2
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if line.strip().startswith("01-tiny:"))
+    assert "ValueError: the width is negative: -1 (in cell" in line, err
+    assert 'line 3: raise ValueError(f"the width is negative: {width}")' in line, err
+    meta = _metadata(tiny_book)
+    assert meta["status"] == "failed" and "Traceback" in meta["error"] or "ValueError" in meta["error"]
+    assert cli.main(["claims"]) == 1
+    err = capsys.readouterr().err
+    assert "1 chapter(s) failed" in err and "01-tiny (ValueError: the width is negative: -1" in err
+
+
+def test_claims_exits_non_zero_naming_a_failed_chapter(tiny_book, capsys):
+    generated = tiny_book / "book" / "generated"
+    generated.mkdir(parents=True)
+    notebook = {"cells": [], "metadata": {"kdbook": {"status": "failed", "profile": "smoke",
+                                                     "error": "MemoryError: out of memory (in cell 4)\nTraceback"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    (generated / "01-tiny.ipynb").write_text(json.dumps(notebook))
+    assert cli.main(["claims"]) == 1
+    err = capsys.readouterr().err
+    assert "kdbook: error: 1 chapter(s) failed" in err and "01-tiny (MemoryError: out of memory (in cell 4))" in err
+    (generated / "01-tiny.ipynb").write_text(json.dumps(notebook)[:40])  # truncated
+    assert cli.main(["claims"]) == 2
+    err = capsys.readouterr().err
+    assert "01-tiny.ipynb is not a readable notebook" in err and "kdbook run 01-tiny" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- 10: the notebook cache
+
+
+@pytest.mark.slow
+def test_a_damaged_cached_execution_is_executed_again_not_published(tiny_book, capsys):
+    run = ["run", "01", "--profile", "smoke", "--device", "cpu"]
+    assert cli.main(run) == 0 and _executions(tiny_book) == 1
+    entry = book.cached_execution(tiny_book, "01-tiny", _metadata(tiny_book)["key"])
+    whole = entry.read_bytes()
+    assert cli.main(run) == 0 and _executions(tiny_book) == 1  # whole: reused
+    assert "ok (cached)" in capsys.readouterr().out
+    for damaged in (whole[:-100], whole[:-30] + b"X" + whole[-29:]):  # truncated; one byte edited
+        entry.write_bytes(damaged)
+        executions = _executions(tiny_book)
+        assert cli.main(run) == 0
+        captured = capsys.readouterr()
+        assert "cached execution of 01-tiny is damaged, executing again" in captured.err
+        assert "ok (cached)" not in captured.out and _executions(tiny_book) == executions + 1
+        assert _metadata(tiny_book)["status"] == "ok"
+        assert cli.main(["claims"]) == 0
+
+
+@pytest.mark.slow
+def test_an_unwritable_notebook_cache_warns_and_keeps_the_result(tiny_book, monkeypatch, capsys):
+    (tiny_book / "file").write_text("")
+    monkeypatch.setenv("KDBOOK_CACHE", str(tiny_book / "file" / "cache"))  # unwritable, even for root
+    assert cli.main(["run", "01", "--profile", "smoke", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "kdbook: warning: could not cache the execution of 01-tiny" in captured.err
+    assert "Traceback" not in captured.err and " ok (" in captured.out
+    assert _metadata(tiny_book)["status"] == "ok" and _executions(tiny_book) == 1
+
+
+# ---------------------------------------------------------------- 11: two runs at once
+
+
+@pytest.mark.slow
+def test_two_runs_of_one_chapter_at_once_execute_it_once(tiny_book):
+    runs = [_kdbook(tiny_book, "run", "01", "--profile", "smoke", "--device", "cpu", "-p", "pause", "3")
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert _executions(tiny_book) == 1, "both runs executed the chapter"
+    assert sum("ok (cached)" in out for out, _ in outputs) == 1
+    meta = _metadata(tiny_book)
+    assert meta["status"] == "ok" and meta["host"] and meta["wall_s"] >= 3
+    assert not [p.name for p in (tiny_book / "book" / "generated").iterdir() if p.name != "01-tiny.ipynb"]
+
+
+@pytest.mark.slow
+def test_two_forced_runs_on_separate_caches_each_publish_a_whole_notebook(tiny_book):
+    runs = [_kdbook(tiny_book, "run", "01", "--profile", "smoke", "--device", "cpu", "--force", "-p", "pause", "1",
+                    cache=tiny_book / f"cache-{n}") for n in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert _executions(tiny_book) == 2
+    meta = _metadata(tiny_book)  # whichever finished last, whole and stamped
+    assert meta["status"] == "ok" and meta["commit"] is not None and meta["wall_s"] >= 1
+    assert not [p.name for p in (tiny_book / "book" / "generated").iterdir() if p.name != "01-tiny.ipynb"]
+
+
+@pytest.mark.slow
+def test_a_chapter_named_twice_runs_once_on_a_pool(tiny_book, capsys):
+    assert cli.main(["run", "01", "01", "--profile", "smoke", "--device", "cpu", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 notebook(s)" in out and "[1/1]" in out and _executions(tiny_book) == 1
+
+
 # ---------------------------------------------------------------- 8: -p values, checked before anything runs
 
 

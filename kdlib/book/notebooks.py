@@ -15,12 +15,15 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
+import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
@@ -43,11 +46,12 @@ from kdlib.book.core import (
     module_fingerprint,
     provenance,
 )
+from kdlib.book.results import CorruptEntry, read_checked, write_checked
 
 __all__ = [
     "BookError", "RunRecord", "find_root", "available_notebooks", "resolve_notebooks", "notebook_parameters",
     "parse_value", "papermill_parameters", "plan_run", "run_notebooks", "build_book", "executed_notebooks",
-    "cache_key",
+    "cache_key", "cached_execution",
 ]
 
 RESERVED_PARAMETERS = ("profile", "device")  # set with --profile and --device
@@ -251,48 +255,172 @@ def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path,
                 os.environ["KDBOOK_NOTEBOOK"] = previous
 
 
-def _stamp(path: Path, record: RunRecord) -> None:
+def _stamp(path: Path, record: RunRecord) -> bytes:
+    """The executed notebook at ``path`` with the run's record in ``metadata.kdbook``."""
     data = json.loads(path.read_text())
     data.setdefault("metadata", {})["kdbook"] = asdict(record)
-    path.write_text(json.dumps(data, indent=1))
+    return json.dumps(data, indent=1).encode()
+
+
+def _failure_text(error: BaseException) -> str:
+    """What went wrong, first line self-contained: a notebook's exception type and message and the cell
+    and line that raised it (papermill's own message starts with a newline and says neither); then the
+    notebook's traceback."""
+    from papermill.exceptions import PapermillExecutionError, strip_color
+
+    if not isinstance(error, PapermillExecutionError):
+        text = str(error).strip()
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    evalue = str(error.evalue or "").strip()
+    headline = f"{error.ename}: {evalue.splitlines()[0]}" if evalue else str(error.ename)
+    traceback = strip_color("\n".join(error.traceback or []))
+    source = str(error.source or "").splitlines()
+    lines = [int(n) for n in re.findall(rf"Cell In\[{error.exec_count}\], line (\d+)", traceback)]
+    number = lines[-1] if lines and 0 < lines[-1] <= len(source) else None
+    if number is None:  # the cell's first line of code
+        number = next((i + 1 for i, line in enumerate(source) if line.strip() and not line.lstrip().startswith("#")),
+                      None)
+    where = f"cell {error.cell_index}" + (f", line {number}: {source[number - 1].strip()[:100]}" if number else "")
+    return f"{headline} (in {where})\n{traceback}"
+
+
+# Executed chapters in the cache: a JSON header line (format, chapter, key, SHA-256 and length) and the
+# notebook, written atomically like sweep results, so a truncated or edited copy is never published.
+NOTEBOOK_FORMAT = 1
+NOTEBOOK_SUFFIX = ".kdnb"
+
+
+def cached_execution(root: Path, stem: str, key: str) -> Path:
+    """Where the execution of ``stem`` with cache key ``key`` is kept."""
+    return cache_dir(root) / f"{stem}-{key}{NOTEBOOK_SUFFIX}"
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _read_cached(path: Path, stem: str, key: str) -> bytes | None:
+    """The cached executed notebook if it is whole and a successful run of this chapter and key, else None
+    (a damaged one is reported and removed, so it is executed again)."""
+    try:
+        header, payload = read_checked(path, NOTEBOOK_FORMAT)
+        if header.get("notebook") != stem or header.get("key") != key:
+            raise CorruptEntry(f"{path}: holds {header.get('notebook')!r} with key {header.get('key')!r}")
+        try:
+            status = json.loads(payload)["metadata"]["kdbook"]["status"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise CorruptEntry(f"{path}: not an executed notebook ({type(error).__name__}: {error})") from None
+        if status != "ok":
+            raise CorruptEntry(f"{path}: records status {status!r}")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except CorruptEntry as error:
+        _warn(f"cached execution of {stem} is damaged, executing again: {error}")
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+    except OSError as error:
+        _warn(f"cached execution of {stem} is unreadable, executing again: {type(error).__name__}: {error}")
+        return None
+    return payload
+
+
+def _publish(target: Path, payload: bytes) -> None:
+    """Put an executed notebook at ``target`` atomically (a unique temporary name, then a rename): a
+    reader such as ``kdbook build`` never sees half a notebook, and two runs never share a file."""
+    scratch = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        scratch.write_bytes(payload)
+        os.replace(scratch, target)
+    except OSError as error:
+        raise BookError(f"cannot write {target}: {type(error).__name__}: {error}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+
+
+@contextlib.contextmanager
+def _chapter_lock(root: Path, stem: str):
+    """Hold the lock of one chapter (``fcntl.flock`` on ``<cache>/notebooks/.locks/<chapter>.lock``) while
+    it is looked up, executed, published and cached, so that two runs of one chapter on one cache, in one
+    checkout or on nodes sharing the cache, run one after the other: the second finds the first's result.
+    Without a writable cache folder (or ``fcntl``) it warns and runs unlocked."""
+    try:
+        import fcntl
+
+        folder = cache_dir(root) / ".locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / f"{stem}.lock", "a+b")  # noqa: SIM115 - closed below, which releases the lock
+    except (ImportError, OSError) as error:
+        _warn(f"running {stem} without a lock (another run of it at the same time may redo its work): "
+              f"{type(error).__name__}: {error}")
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[kdbook] {stem} is being run by another process; waiting for it ({handle.name})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()
 
 
 def run_notebook(
     root: Path, stem: str, *, profile: str, device: str, parameters: Mapping[str, Any], force: bool = False,
     where: str = "in-process",
 ) -> RunRecord:
-    """Execute one notebook (or reuse its cached execution) into ``book/generated``."""
+    """Execute one notebook (or reuse its cached execution) into ``book/generated``.
+
+    Under the chapter's lock (:func:`_chapter_lock`): a whole, checksummed cached execution is published
+    as it is; otherwise papermill executes into a file of this run's own, which is stamped with the run's
+    record and renamed into place, and cached when it succeeded. A cache that cannot be written warns and
+    the result is kept.
+    """
     source = available_notebooks(root)[stem]
     full = {"profile": profile, "device": device, **papermill_parameters(stem, source, profile, parameters)}
     key = cache_key(source, full)
-    cached = cache_dir(root) / f"{stem}-{key}.ipynb"
+    cached = cached_execution(root, stem, key)
     target = generated_dir(root) / f"{stem}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BookError(f"cannot create {target.parent}: {type(error).__name__}: {error}") from None
     record = RunRecord(notebook=stem, profile=profile, device=device, parameters=dict(parameters), key=key,
                        executor=where)
-    if cached.is_file() and not force:
-        shutil.copyfile(cached, target)
-        record.cached = True
-        return record
-    record.__dict__.update(provenance(root))
-    record.device_used = str(resolve_device(device))
-    started = time.perf_counter()
-    partial = target.with_suffix(".partial.ipynb")
-    try:
-        with _PeakMemory() as memory:
-            _execute(source, partial, full, root, stem)
-    except Exception as error:  # papermill's error carries the failing cell and traceback
-        record.status, record.error = "failed", f"{type(error).__name__}: {error}"
-    record.wall_s = round(time.perf_counter() - started, 2)
-    record.peak_rss_mb = round(memory.peak / 2**20, 1)
-    if partial.is_file():
-        _stamp(partial, record)
-        os.replace(partial, target)
-    if record.status == "ok":
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        scratch = cached.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(target, scratch)
-        os.replace(scratch, cached)  # atomic: a reader never sees half a notebook
+    with _chapter_lock(root, stem):
+        payload = None if force else _read_cached(cached, stem, key)
+        if payload is not None:
+            _publish(target, payload)
+            record.cached = True
+            return record
+        record.__dict__.update(provenance(root))
+        record.device_used = str(resolve_device(device))
+        started = time.perf_counter()
+        partial = target.with_name(f".{stem}.{os.getpid()}.{uuid.uuid4().hex}.partial.ipynb")  # this run's own
+        try:
+            try:
+                with _PeakMemory() as memory:
+                    _execute(source, partial, full, root, stem)
+            except Exception as error:  # papermill's error carries the failing cell and traceback
+                record.status, record.error = "failed", _failure_text(error)
+            record.wall_s = round(time.perf_counter() - started, 2)
+            record.peak_rss_mb = round(memory.peak / 2**20, 1)
+            if not partial.is_file():  # papermill never wrote it (e.g. the kernel did not start)
+                return record
+            executed = _stamp(partial, record)
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        _publish(target, executed)
+        if record.status == "ok":
+            try:
+                write_checked(cached, {"format": NOTEBOOK_FORMAT, "notebook": stem, "key": key}, executed)
+            except OSError as error:
+                _warn(f"could not cache the execution of {stem} (it is in {target}; it will be executed again "
+                      f"next time): {type(error).__name__}: {error}")
     return record
 
 
@@ -431,7 +559,7 @@ def _run_on(executor: Executor, root: Path, stems: list[str], *, profile: str, d
             except Exception as error:  # the worker died or the task could not run at all
                 record = RunRecord(notebook=stem, profile=profile, device=device, parameters=parameters[stem],
                                    key="", status="failed", executor=where,
-                                   error=f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+                                   error=f"{_failure_text(error)}\n{traceback.format_exc()}")
             done[stem] = record
             if progress:
                 print(f"[kdbook] {stem} {_outcome(record)} [{len(done)}/{len(stems)}]", flush=True)
