@@ -444,7 +444,10 @@ def get(
     if not (folder / _DONE).is_file():
         if isinstance(spec.labels, ParentLabels):  # outside this folder's lock: the parent has its own
             get(spec.labels.teacher, spec.labels.epoch, cache_dir=cache, device=target, progress=progress)
-        with _locked(folder):
+        # fit restores the global generators' states when it resumes: keep the caller's untouched, so
+        # that what a chapter draws after get() does not depend on whether the teacher was cached
+        cuda = [target.index or 0] if target.type == "cuda" else []
+        with _locked(folder), torch.random.fork_rng(devices=cuda):
             if not (folder / _DONE).is_file():
                 _train(spec, folder, cache, target, progress, list(_callbacks or ()))
     model = _network(spec, target)
