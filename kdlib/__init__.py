@@ -12,6 +12,8 @@ Public API (each function's docstring cites the paper's equation it implements):
   ``train.fit``, the one training loop with checkpoints and resume), ``closed_form_student``,
   ``theta_inner``, ``weight_change_angle``, ``hard_label_derivative``, ``weight_change_norms``,
   ``data_inefficiency``; ``data`` holds the inputs and Gaussian-mixture teachers of Sec. S4.
+* ``teachers`` — the trained teachers of Secs. 3–5 (S4.1): ``teachers.get(spec, epoch, cache_dir=...)``
+  trains once through ``train.fit``, keeps the stopping epochs, resumes, and loads afterwards.
 * ``stats`` — power-law fits with standard errors, means over runs; ``images`` and ``resnet`` — the
   CIFAR-10 / digits data and the ResNets of the practical experiment (``resnet`` is imported on use).
 * ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
@@ -21,7 +23,7 @@ executors, the ``kdbook`` command) lives in :mod:`kdlib.book`; nothing here impo
 mathematics needs neither papermill nor jupyter-book nor dask.
 """
 
-from kdlib import data, images, losses, stats, train
+from kdlib import data, images, losses, stats, teachers, train
 from kdlib._device import resolve_device
 from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
@@ -48,6 +50,7 @@ __all__ = [
     "images",
     "losses",
     "stats",
+    "teachers",
     "train",
     "multiclass_kd_loss",
     "resolve_device",

@@ -135,7 +135,7 @@ def _teacher_specs(*, width: int, depth: int, batch: int, fig2_epochs: int, fig2
 _SIZES = {
     "smoke": dict(width=32, depth=2, batch=256, fig2_epochs=64, fig2_lr=1e-2, fig4_epochs=64, fig4_lr=1e-2,
                   fig5_epochs=40, fig5_lr=3e-3, fig5_stop=19),
-    "quick": dict(width=128, depth=4, batch=1024, fig2_epochs=1024, fig2_lr=2e-3, fig4_epochs=2048, fig4_lr=1e-2,
+    "quick": dict(width=128, depth=4, batch=1024, fig2_epochs=1024, fig2_lr=2e-3, fig4_epochs=1024, fig4_lr=1e-2,
                   fig5_epochs=1280, fig5_lr=8e-4, fig5_stop=639),
     "paper": dict(width=1024, depth=5, batch=4096, fig2_epochs=16384, fig2_lr=5e-4, fig4_epochs=32768, fig4_lr=1e-2,
                   fig5_epochs=10240, fig5_lr=1e-4, fig5_stop=5113),
