@@ -23,6 +23,7 @@ Definitions used throughout:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -489,11 +490,11 @@ def fit(
     in the history (if e is in ``loss_epochs``); the callbacks scheduled at e run; the checkpoint
     of e is written. Epoch 0 (before training) has callbacks and may have a checkpoint too.
 
-    Divergence: every step's loss is tested for NaN/±inf on its device (it is copied into a
-    per-epoch buffer; no host synchronisation per step); the buffer is read at the end of every
+    Divergence: every step's loss is tested for NaN/±inf. It is copied into a per-epoch buffer on
+    its device (no host synchronisation per step), read back in one copy at the end of every
     epoch and before every step callback, and :class:`TrainingDiverged` names the first
     non-finite step. Every parameter is tested at the end of every epoch (and of a last, partial
-    epoch). Nothing is checkpointed after a divergence.
+    epoch), one fused reduction per device. Nothing is checkpointed after a divergence.
 
     Checkpoints and resume: with ``checkpoint_dir``, ``last.pt`` is (over)written at every epoch
     of ``checkpoint_epochs`` and ``keep_epochs`` and at the end; each epoch of ``keep_epochs`` also
@@ -625,12 +626,15 @@ def fit(
     with tqdm(total=total_steps, initial=state.step, desc=desc, disable=not progress, leave=False,
               unit="step") as bar:
         train_began = time.perf_counter()
+        losses: Tensor | None = None  # every step's loss, on the loss's device, read at the epoch's end
         while state.step < total_steps:
             model.train()
-            losses: Tensor | None = None
             counts: list[int] = []
             first_step = state.step + 1
             for batch, count in data.batches(generator):
+                if len(counts) == steps_per_epoch:
+                    raise ValueError(f"data.batches(generator) yielded more than data.steps_per_epoch = "
+                                     f"{steps_per_epoch} batches in epoch {state.epoch}")
                 batch = _to_device(batch, device)
                 if transform is not None:
                     batch = transform(batch, generator)
@@ -656,20 +660,19 @@ def fit(
                 bar.update(1)
                 if state.step in callback_steps:
                     began = time.perf_counter()
-                    _check_losses(losses[:len(counts)], first_step, steps_per_epoch)
-                    state.loss = losses[len(counts) - 1].item()
+                    state.loss = _check_losses(losses[:len(counts)].tolist(), first_step, steps_per_epoch)[-1]
                     pause += time.perf_counter() - began + run_callbacks(after_steps, state.step)
                     model.train()
                 if state.step == total_steps:
                     break
-            if len(counts) == 0:
-                raise ValueError("data.batches(generator) yielded no batch; it must yield steps_per_epoch batches")
+            if len(counts) < steps_per_epoch and state.step < total_steps:
+                raise ValueError(f"data.batches(generator) yielded {len(counts)} batches in epoch {state.epoch + 1}; "
+                                 f"it must yield data.steps_per_epoch = {steps_per_epoch}")
             assert losses is not None
             # the epoch's end (or the run's, inside a partial last epoch): one synchronisation
-            _check_losses(losses[:len(counts)], first_step, steps_per_epoch)
+            values = _check_losses(losses[:len(counts)].tolist(), first_step, steps_per_epoch)
             _check_parameters(parameters, state.step, steps_per_epoch)
-            weights = torch.tensor(counts, dtype=losses.dtype, device=losses.device)
-            state.loss = (losses[:len(counts)] @ weights / sum(counts)).item()
+            state.loss = math.fsum(value * count for value, count in zip(values, counts, strict=True)) / sum(counts)
             began = time.perf_counter()
             if progress:
                 elapsed = began - train_began - pause
@@ -693,21 +696,34 @@ def fit(
                      resumed_from=resumed_from)
 
 
-def _check_losses(losses: Tensor, first_step: int, steps_per_epoch: int) -> None:
-    finite = torch.isfinite(losses)
-    if not bool(finite.all()):
-        index = int((~finite).nonzero()[0, 0])
-        step = first_step + index
-        raise TrainingDiverged("loss", losses[index].item(), step=step, epoch=-(-step // steps_per_epoch))
+def _check_losses(values: list[float], first_step: int, steps_per_epoch: int) -> list[float]:
+    """Raise at the first non-finite loss of an epoch read back to the host (one copy for the epoch)."""
+    for index, value in enumerate(values):
+        if not math.isfinite(value):
+            step = first_step + index
+            raise TrainingDiverged("loss", value, step=step, epoch=-(-step // steps_per_epoch))
+    return values
 
 
 def _check_parameters(parameters: list[tuple[str, nn.Parameter]], step: int, steps_per_epoch: int) -> None:
-    finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in parameters])
-    if not bool(finite.all()):
-        index = int((~finite).nonzero()[0, 0])
-        name, parameter = parameters[index]
-        value = parameter.detach()[~torch.isfinite(parameter.detach())].flatten()[0].item()
-        raise TrainingDiverged(f"parameter {name!r}", value, step=step, epoch=-(-step // steps_per_epoch))
+    """Raise at the first parameter with a NaN or ±inf entry.
+
+    Screened by one fused ``torch._foreach_norm(·, 1)`` per device (Σ|w| is NaN or inf whenever an
+    entry is; NaN and inf propagate through sums on every device) and one host read; a tensor
+    the screen flags is confirmed entry by entry, so a finite Σ|w| that overflows raises nothing.
+    """
+    by_device: dict[torch.device, list[int]] = {}
+    for index, (_, parameter) in enumerate(parameters):
+        by_device.setdefault(parameter.device, []).append(index)
+    for indices in by_device.values():
+        sums = torch._foreach_norm([parameters[i][1].detach() for i in indices], 1)
+        flags = torch.stack(sums).isfinite().tolist()
+        for index, finite in zip(indices, flags, strict=True):
+            name, parameter = parameters[index]
+            entries = parameter.detach()
+            if not finite and not bool(torch.isfinite(entries).all()):
+                value = entries[~torch.isfinite(entries)].flatten()[0].item()
+                raise TrainingDiverged(f"parameter {name!r}", value, step=step, epoch=-(-step // steps_per_epoch))
 
 
 def _resume(path: Path, checkpoint: dict[str, Any], state: FitState, steps_per_epoch: int, epochs: int,

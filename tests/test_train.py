@@ -288,6 +288,16 @@ def test_non_finite_parameter_raises_at_the_end_of_its_epoch():
             TensorBatches(torch.randn(16, 2)), epochs=3)
 
 
+def test_finite_parameters_whose_sum_overflows_are_not_divergence():
+    # the parameter screen sums |w| per tensor; 4 × 3e38 overflows float32 to inf, but every entry
+    # is finite, so the exact confirmation must let training go on
+    model = nn.Linear(2, 1)
+    model.register_parameter("large", nn.Parameter(torch.full((4,), 3e38)))
+    result = fit(model, lambda m, batch: m(batch[0]).square().mean(), torch.optim.SGD(model.parameters(), lr=1e-3),
+                 TensorBatches(torch.randn(16, 2)), epochs=2)
+    assert result.epoch == 2 and torch.isinf(model.large.detach().abs().sum())
+
+
 def test_checkpoints_load_with_weights_only_and_hold_the_whole_state(tmp_path):
     result, model, optimizer, scheduler = image_like_run(tmp_path, epochs=2, keep_epochs={1})
     for path in (checkpoint_path(tmp_path), checkpoint_path(tmp_path, 1)):
@@ -332,6 +342,27 @@ def test_bad_arguments_name_the_parameter_its_value_and_what_is_allowed(tmp_path
                  "checkpoint_dir": tmp_path, **change}
     with pytest.raises(ValueError, match=message):
         fit(model, **arguments)
+
+
+class ShortSource:
+    """A BatchSource that breaks its promise of steps_per_epoch batches."""
+
+    steps_per_epoch = 3
+
+    def __init__(self, yielded):
+        self.yielded = yielded
+
+    def batches(self, generator):
+        for _ in range(self.yielded):
+            yield torch.randn(4, 2, generator=generator), 4
+
+
+@pytest.mark.parametrize("yielded", [0, 2, 4])
+def test_a_source_that_yields_the_wrong_number_of_batches_is_named(yielded):
+    model = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match=r"yielded (2|0|more than).*steps_per_epoch = 3"):
+        fit(model, lambda m, batch: m(batch).square().mean(), torch.optim.SGD(model.parameters(), lr=0.1),
+            ShortSource(yielded), epochs=2)
 
 
 @pytest.mark.parametrize(("build", "message"), [
