@@ -68,6 +68,8 @@ def _fields(settings: Any, prefix: str = "") -> dict[str, tuple[dataclasses.Fiel
     hints = typing.get_type_hints(type(settings))
     found = {}
     for item in dataclasses.fields(settings):
+        if item.metadata.get("derived"):  # set by the enclosing settings (a teacher's labels): not a knob
+            continue
         value = getattr(settings, item.name)
         name = prefix + item.name
         if dataclasses.is_dataclass(value):
