@@ -36,9 +36,9 @@ import torch
 from torch import Tensor
 
 from kdlib._validate import ArrayLike, as_float64, check_labels
-from kdlib.kernels import ntk_kernel
+from kdlib.kernels import empirical_ntk, ntk_kernel
 from kdlib.logits import effective_logits, hard_label_correction
-from kdlib.nets import NTKMLP
+from kdlib.nets import NTKMLP, linearize, train_kd
 from kdlib.student import cholesky_factor
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "prefix_predictions",
     "sign_errors",
     "imperfect_teacher_run",
+    "trained_student_run",
 ]
 
 
@@ -284,3 +285,80 @@ def imperfect_teacher_run(
         "teacher_train_errors": sign_errors(z_teachers, y_train).cpu(),
         **picked,
     }
+
+
+def trained_student_run(
+    x_train: Tensor,
+    x_test: Tensor,
+    y_train: Tensor,
+    y_test: Tensor,
+    z_teacher: Tensor,
+    *,
+    rhos: Sequence[float],
+    T: float,
+    depth: int,
+    width: int,
+    student_seed: int,
+    steps: int,
+    lr: float,
+    batch_size: int | None = None,
+    order_seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, Tensor]:
+    """Students of one teacher trained as the paper trains them, beside their closed forms (Fig. 5 middle).
+
+    For each ρ a fresh linearization of NTKMLP(2, depth, width) (drawn with
+    ``Generator().manual_seed(student_seed)``, the network :func:`imperfect_teacher_run` takes z₀ from)
+    is trained with Adam on Eq. 2 (:func:`kdlib.train_kd`, float32) and its test error is compared with
+    the converged student of Eq. 4 computed two ways: with the empirical kernel Θ̂ of this very network
+    (what exact convergence of plain gradient descent would give) and with the analytic NTK Θ (the
+    infinite-width student of the closed-form curves).
+
+    Args:
+        x_train, x_test, y_train, y_test: as in :func:`imperfect_teacher_run`.
+        z_teacher: (N,) the teacher's (reduced) logits on x_train.
+        rhos: soft ratios in (0, 1].
+        T: temperature.
+        depth, width, student_seed: the student network.
+        steps, lr, batch_size: Adam's steps, learning rate and batch size (None: full batch).
+        order_seed: seeds the order of the mini-batches.
+        device: where training runs.
+    Returns:
+        dict of (R,) float64 CPU tensors: ``trained_errors``, ``empirical_errors``, ``analytic_errors``
+        (test errors against y_test) and ``logit_gaps`` (largest |z − z_eff| on the training points
+        after the last step: how far training is from convergence).
+    """
+    target = torch.device(device)
+    x64 = as_float64("x_train", x_train, target)
+    test64 = as_float64("x_test", x_test, target)
+    y64 = as_float64("y_train", y_train, target)
+    y_test64 = as_float64("y_test", y_test, target)
+    z_t = as_float64("z_teacher", z_teacher, target)
+    if z_t.shape != y64.shape or x64.shape[0] != z_t.shape[0]:
+        raise ValueError(f"z_teacher and y_train must both have shape ({x64.shape[0]},)")
+    exact = NTKMLP(2, depth, width, generator=torch.Generator().manual_seed(student_seed), dtype=torch.float64,
+                   device=target)
+    with torch.no_grad():
+        z0, z0_test = exact(x64), exact(test64)
+    empirical = cholesky_factor(empirical_ntk(exact, x64))
+    empirical_cross = empirical_ntk(exact, test64, x64)
+    analytic = cholesky_factor(ntk_kernel(x64, depth=depth))
+    analytic_cross = ntk_kernel(test64, x64, depth=depth)
+    count = x64.shape[0]
+    results: dict[str, list[float]] = {"trained_errors": [], "empirical_errors": [], "analytic_errors": [],
+                                       "logit_gaps": []}
+    for rho in rhos:
+        z_eff = effective_logits(z_t, y64, float(rho), T)
+        for name, factor, cross in (("empirical_errors", empirical, empirical_cross),
+                                    ("analytic_errors", analytic, analytic_cross)):
+            logits = z0_test + prefix_predictions(factor, cross, z_eff - z0, [count])[0]
+            results[name].append(sign_errors(logits, y_test64).item())
+        network = NTKMLP(2, depth, width, generator=torch.Generator().manual_seed(student_seed), device=target)
+        model = linearize(network)
+        order = torch.Generator().manual_seed(order_seed)
+        history = train_kd(model, x64.float(), z_t.float(), y64.float(), rho=float(rho), T=T, steps=steps, lr=lr,
+                           batch_size=batch_size, record_every=steps, generator=order)
+        with torch.no_grad():
+            results["trained_errors"].append(sign_errors(model(test64.float()), y_test64).item())
+        results["logit_gaps"].append(history.logit_gap[-1])
+    return {name: torch.tensor(values, dtype=torch.float64) for name, values in results.items()}

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kdlib import NTKMLP, effective_logits, hard_label_correction, ntk_kernel
+from kdlib import NTKMLP, effective_logits, empirical_ntk, hard_label_correction, ntk_kernel
 from kdlib.data import gaussian_inputs, random_gaussian_mixture
 from kdlib.imperfect import (
     ground_truth_cosine,
@@ -16,6 +16,7 @@ from kdlib.imperfect import (
     prefix_inner,
     prefix_predictions,
     sign_errors,
+    trained_student_run,
     whiten,
 )
 from kdlib.student import cholesky_factor, hard_label_derivative
@@ -187,3 +188,28 @@ def test_imperfect_teacher_run_matches_a_student_built_by_hand():
                                     hard_label_correction(teachers[:, :n], y[:n], T))
     torch.testing.assert_close(out["projection"][:, 0], bracket, rtol=1e-8, atol=1e-10)
     torch.testing.assert_close(out["teacher_train_errors"], ((teachers > 0).double() != y).double().mean(-1))
+
+
+def test_trained_students_fit_and_their_closed_forms_match_a_hand_computation():
+    # Kept small (it trains). Training reaches the effective logits on the training points; the
+    # empirical-kernel student is Eq. 4 with Θ̂ of the very network that is trained. The trained
+    # network's test predictions are not compared: Adam's weight change leaves the span of the
+    # features (S1 appendix), so on 16 points they may classify test points differently.
+    generator = torch.Generator().manual_seed(22)
+    x, x_test = gaussian_inputs(16, generator=generator), gaussian_inputs(64, generator=generator)
+    truth = random_gaussian_mixture(3, amplitude=2.0, generator=generator)
+    y, y_test = (truth(x) > 0).double(), (truth(x_test) > 0).double()
+    z_t = 2.0 * truth(x)
+    out = trained_student_run(x, x_test, y, y_test, z_t, rhos=[0.5, 1.0], T=2.0, depth=2, width=32,
+                              student_seed=3, steps=150, lr=0.1)
+    assert set(out) == {"trained_errors", "empirical_errors", "analytic_errors", "logit_gaps"}
+    assert all(value.shape == (2,) for value in out.values())
+    assert float(out["logit_gaps"].max()) < 0.1  # from about 2 at initialization
+    network = NTKMLP(2, 2, 32, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    with torch.no_grad():
+        z0, z0_test = network(x), network(x_test)
+    kernel, cross = empirical_ntk(network, x), empirical_ntk(network, x_test, x)
+    for k, rho in enumerate([0.5, 1.0]):
+        logits = z0_test + cross @ torch.linalg.solve(kernel, effective_logits(z_t, y, rho, 2.0) - z0)
+        expected = ((logits > 0).double() != y_test).double().mean().item()
+        assert out["empirical_errors"][k].item() == pytest.approx(expected)
