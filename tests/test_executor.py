@@ -414,7 +414,17 @@ def test_a_sweep_whose_client_is_killed_resumes_without_recomputing(dask_pool, t
     finally:
         client.kill()
         client.wait()
-    time.sleep(1.5)  # tasks already running on the workers finish (and are stored) after their client died
+    # Tasks already running on the workers finish (and are stored) after their client died. Wait until
+    # every computation that left its mark is stored and nothing changed for 2 s: a fixed 1.5 s was too
+    # short on a loaded machine (a straggler stored after the count made the resumed run's hits differ).
+    state, quiet_since, deadline = None, time.monotonic(), time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = (len(list(marks.iterdir())), ResultCache(cache).info().entries)
+        if now != state:
+            state, quiet_since = now, time.monotonic()
+        elif now[0] == now[1] and time.monotonic() - quiet_since >= 2:
+            break
+        time.sleep(0.1)
     stored = ResultCache(cache).info().entries
     assert 3 <= stored < 10, f"{stored} entries: the client was not killed mid-sweep"
     resumed = sweep(slow_marked, [{"x": x, "marks": str(marks), "pause": 0.4} for x in range(10)],

@@ -33,6 +33,7 @@ def test_paper_profile_keeps_the_papers_solver_settings():
 def test_overrides_are_coerced_and_none_means_default():
     cfg = profiles.resolve("01-effective-student", "smoke", device="cpu", points="11", gd_iterations=None)
     assert cfg.points == 11
+    assert profiles.resolve("01-effective-student", "smoke", device="cpu", gd_iterations="1e8").gd_iterations == 10**8
     assert cfg.gd_iterations == profiles.chapter_settings("01-effective-student", "smoke").gd_iterations
     assert profiles.resolve("s1-ntk-regime", "smoke", device="cpu", widths="64,128").widths == (64, 128)
 
@@ -45,6 +46,7 @@ def test_overrides_are_coerced_and_none_means_default():
     ("points", 10**9, "out of range"),
     ("z_max", float("nan"), "not allowed; allowed: float"),
     ("gd_iterations", "many", "not allowed"),
+    ("gd_iterations", "12.5", "not allowed"),
 ])
 def test_bad_values_name_the_setting_and_what_is_allowed(name, value, message):
     with pytest.raises(ValueError, match=message) as error:
@@ -53,8 +55,9 @@ def test_bad_values_name_the_setting_and_what_is_allowed(name, value, message):
 
 
 def test_tuples_are_checked_item_by_item():
+    assert profiles.resolve("s1-ntk-regime", "smoke", device="cpu", widths=1024).widths == (1024,)
     with pytest.raises(ValueError, match="widths"):
-        profiles.resolve("s1-ntk-regime", "smoke", device="cpu", widths=1024)  # not a tuple
+        profiles.resolve("s1-ntk-regime", "smoke", device="cpu", widths=True)
     with pytest.raises(ValueError, match="out of range"):
         profiles.resolve("s1-ntk-regime", "smoke", device="cpu", widths=(64, 0))
 

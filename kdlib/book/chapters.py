@@ -10,7 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PROFILES", "CHAPTERS", "setting", "register", "EffectiveStudent", "NTKRegime", "LinearizedTraining"]
+from kdlib.teachers import GroundTruthSpec, ParentLabels, TeacherSpec
+
+__all__ = ["PROFILES", "CHAPTERS", "setting", "register", "EffectiveStudent", "NTKRegime", "LinearizedTraining",
+           "Teachers", "TEACHERS", "TeacherChapter"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -84,3 +87,116 @@ register("s1-linearized-training",
          quick=LinearizedTraining(),
          paper=LinearizedTraining(width=2048, samples=256, steps=20_000, s5_epochs=10_000, s5_draws=16,
                                   s5_samples=1024))
+
+
+# ---------------------------------------------------------------------------------------------
+# The teachers of Sections 3–5 (S4.1), shared by every chapter that distils from them
+# ---------------------------------------------------------------------------------------------
+
+# q = 10 modes (the simplest mixture of Fig. S2) of width σ ≈ 15/q = 1.5 on inputs of scale 5; the seed is
+# the first of 0–7 whose classes are balanced (51 % positive); the amplitude only scales f_g, not its sign.
+GROUND_TRUTH = GroundTruthSpec(modes=10, amplitude=1.0, width_scale=15.0, seed=2)
+
+
+def _fig4_keep(epochs: int) -> tuple[int, ...]:
+    """2^k − 1 for every k with 2^k − 1 ≤ epochs (Fig. 4's stopping epochs: 0, 1, 3, …, 511, …)."""
+    return tuple(2**k - 1 for k in range(0, epochs.bit_length() + 1) if 2**k - 1 <= epochs)
+
+
+def _fig5_keep(epochs: int, stop: int, grid: int = 10) -> tuple[int, ...]:
+    """Fig. 5's stopping epochs: 0, the powers of two, ``grid`` evenly spaced epochs, and ``stop``."""
+    powers = {2**k for k in range(epochs.bit_length()) if 2**k <= epochs}
+    even = {round(epochs * j / grid) for j in range(1, grid + 1)}
+    return tuple(sorted({0, stop} | powers | even))
+
+
+def _powers(epochs: int) -> tuple[int, ...]:
+    """0 and the powers of two up to ``epochs`` (the perfect teacher's history)."""
+    return tuple(sorted({0} | {2**k for k in range(epochs.bit_length()) if 2**k <= epochs}))
+
+
+def _teacher_specs(*, width: int, depth: int, batch: int, fig2_epochs: int, fig2_lr: float, fig4_epochs: int,
+                   fig4_lr: float, fig5_epochs: int, fig5_lr: float, fig5_stop: int
+                   ) -> tuple[TeacherSpec, TeacherSpec, TeacherSpec]:
+    fig2 = TeacherSpec(name="fig2", width=width, depth=depth, lr=fig2_lr, batch_size=batch, steps_per_epoch=1,
+                       epochs=fig2_epochs, keep_epochs=_powers(fig2_epochs), labels=GROUND_TRUTH, seed=2)
+    parent = ParentLabels(fig2, fig2_epochs)
+    fig4 = TeacherSpec(name="fig4", width=width, depth=depth, lr=fig4_lr, batch_size=batch, steps_per_epoch=1,
+                       epochs=fig4_epochs, keep_epochs=_fig4_keep(fig4_epochs), labels=parent, seed=4)
+    fig5 = TeacherSpec(name="fig5", width=width, depth=depth, lr=fig5_lr, batch_size=batch, steps_per_epoch=1,
+                       epochs=fig5_epochs, keep_epochs=_fig5_keep(fig5_epochs, fig5_stop), labels=parent, seed=5)
+    return fig2, fig4, fig5
+
+
+# paper: S4.1's sizes (L = 5, m = 1024, batch 4096; η and epochs as stated; Fig. 2's epochs are not stated).
+# quick: m = 128, L = 4, batch 1024, runs shortened; η scaled so that η × epochs (Adam's distance) matches the
+#        paper's at the stopping epoch of Fig. 5, and Fig. 4's η kept (0.01 already converges in a few hundred).
+# smoke: m = 32, L = 2, batch 256, a few dozen epochs.
+_SIZES = {
+    "smoke": dict(width=32, depth=2, batch=256, fig2_epochs=64, fig2_lr=1e-2, fig4_epochs=64, fig4_lr=1e-2,
+                  fig5_epochs=40, fig5_lr=3e-3, fig5_stop=19),
+    "quick": dict(width=128, depth=4, batch=1024, fig2_epochs=1024, fig2_lr=2e-3, fig4_epochs=2048, fig4_lr=1e-2,
+                  fig5_epochs=1280, fig5_lr=8e-4, fig5_stop=639),
+    "paper": dict(width=1024, depth=5, batch=4096, fig2_epochs=16384, fig2_lr=5e-4, fig4_epochs=32768, fig4_lr=1e-2,
+                  fig5_epochs=10240, fig5_lr=1e-4, fig5_stop=5113),
+}
+_STOPS = {"smoke": (15, 19), "quick": (127, 639), "paper": (511, 5113)}
+_QUICK = _teacher_specs(**_SIZES["quick"])
+
+
+@dataclass(frozen=True)
+class Teachers:
+    """The three teachers of S4.1 and the ground truth they learn (nested in every chapter that needs them).
+
+    ``fig2`` learns f_g's hard labels; ``fig4`` and ``fig5`` learn ``fig2``'s hard labels at its last
+    epoch. Their ``labels`` are derived here from ``ground_truth`` and ``fig2`` as configured (overrides
+    included), never set separately. ``fig4_stop`` and ``fig5_stop`` must be stopping epochs of their
+    teacher. One epoch is ``steps_per_epoch`` Adam steps on fresh batches (1 at every profile).
+    """
+
+    ground_truth: GroundTruthSpec = setting(GROUND_TRUTH, help="the Gaussian-mixture f_g of S4 (d = 2)")
+    fig2: TeacherSpec = setting(_QUICK[0], help="the perfect teacher of Fig. 2 (f_g's hard labels)")
+    fig4: TeacherSpec = setting(_QUICK[1], help="Fig. 4's teacher (fig2's hard labels, η = 0.01)")
+    fig5: TeacherSpec = setting(_QUICK[2], help="Fig. 5's teacher (fig2's hard labels, η = 1e-4 at paper)")
+    reduction: float = setting(0.3, low=1e-6, high=100.0, help="reduction factor r of S4.1: z_t ← r z_t")
+    fig4_stop: int = setting(_STOPS["quick"][0], low=0, high=10**7,
+                             help="the stopping epoch of Fig. 4 right (511 in the paper)")
+    fig5_stop: int = setting(_STOPS["quick"][1], low=0, high=10**7,
+                             help="the stopping epoch of Fig. 5 middle (5113 in the paper)")
+
+    def __post_init__(self) -> None:
+        for name in ("fig2", "fig4", "fig5"):
+            if not isinstance(getattr(self, name), TeacherSpec):
+                raise ValueError(f"Teachers.{name} must be a TeacherSpec, got {getattr(self, name)!r}")
+        fig2 = dataclasses.replace(self.fig2, labels=self.ground_truth)
+        parent = ParentLabels(fig2, fig2.epochs)
+        object.__setattr__(self, "fig2", fig2)
+        object.__setattr__(self, "fig4", dataclasses.replace(self.fig4, labels=parent))
+        object.__setattr__(self, "fig5", dataclasses.replace(self.fig5, labels=parent))
+        for name, spec, stop in (("fig4_stop", self.fig4, self.fig4_stop), ("fig5_stop", self.fig5, self.fig5_stop)):
+            if stop not in spec.stopping_epochs:
+                raise ValueError(f"Teachers.{name} = {stop} is not a stopping epoch of teacher {spec.name!r} "
+                                 f"(it trains {spec.epochs} epochs and keeps {list(spec.stopping_epochs)})")
+
+
+def _make_teachers(profile: str) -> Teachers:
+    fig2, fig4, fig5 = _teacher_specs(**_SIZES[profile])
+    fig4_stop, fig5_stop = _STOPS[profile]
+    return Teachers(ground_truth=GROUND_TRUTH, fig2=fig2, fig4=fig4, fig5=fig5, fig4_stop=fig4_stop,
+                    fig5_stop=fig5_stop)
+
+
+TEACHERS: dict[str, Teachers] = {profile: _make_teachers(profile) for profile in PROFILES}
+
+
+@dataclass(frozen=True)
+class TeacherChapter:
+    """Appendix: the teachers of S4.1, Fig. S3 (chapter s4-teachers)."""
+
+    teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers of Figs. 2, 4, 5")
+    test_samples: int = setting(2**16, low=256, high=2**24, help="test inputs of the reported test errors")
+    grid: int = setting(201, low=11, high=2001, help="grid points per axis of the Fig. S3 maps")
+
+
+register("s4-teachers", smoke=TeacherChapter(teachers=TEACHERS["smoke"], test_samples=2**12, grid=41),
+         quick=TeacherChapter(), paper=TeacherChapter(teachers=TEACHERS["paper"], grid=401))

@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from kdlib.book import executor, profiles, report
@@ -70,11 +73,11 @@ def _list(root: Path) -> None:
 def _cache(root: Path, args: argparse.Namespace) -> None:
     """``kdbook cache info|clear``: what the two caches hold (files, MiB), or delete it."""
     folders = []
-    if not args.results:
-        folders.append(("executed notebooks", book.cache_dir(root), "*.ipynb"))
+    if not args.results:  # executed chapters, and those an older version cached as plain .ipynb
+        folders.append(("executed notebooks", book.cache_dir(root), (f"*{book.NOTEBOOK_SUFFIX}", "*.ipynb")))
     stores = [] if args.notebooks else [ResultCache(book.cache_root(root) / "results")]
-    for label, folder, pattern in folders:
-        files = sorted(folder.glob(pattern)) if folder.is_dir() else []
+    for label, folder, patterns in folders:
+        files = sorted({path for pattern in patterns for path in folder.glob(pattern)}) if folder.is_dir() else []
         size = sum(path.stat().st_size for path in files)
         if args.action == "clear":
             for path in files:
@@ -87,45 +90,87 @@ def _cache(root: Path, args: argparse.Namespace) -> None:
         print(f"[kdbook] {'cleared ' if args.action == 'clear' else ''}sweep results: {info.describe()}")
 
 
+def _readable_notebooks(root: Path) -> None:
+    """Every executed notebook in book/generated parses, else a BookError naming it (not a traceback)."""
+    for stem, path in book.executed_notebooks(root).items():
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise book.BookError(f"{path} is not a readable notebook ({type(error).__name__}: {error}); "
+                                 f"run `kdbook run {stem}` again") from None
+
+
+def _run(root: Path, args: argparse.Namespace) -> None:
+    """``kdbook run``: check everything (options, $KDLIB_EXECUTOR, chapters, parameters, cluster config)
+    before starting a kernel, a pool or a cluster; then run."""
+    parameters = {name: book.parse_value(value) for name, value in args.parameter}
+    if args.workers is not None and args.workers < 1:
+        raise book.BookError(f"--workers must be a positive integer, got {args.workers}")
+    if args.cluster_config is not None and args.cluster != "slurm":
+        raise book.BookError("--cluster-config is read by --cluster slurm only")
+    try:
+        executor.check_executor_spec(os.environ.get("KDLIB_EXECUTOR"))
+    except ValueError as error:
+        raise book.BookError(str(error)) from None
+    book.plan_run(args.notebooks, profile=args.profile, device=args.device, parameters=parameters, root=root)
+    if args.scheduler is None and args.cluster is None and (args.workers or 1) == 1:
+        book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
+                           parameters=parameters, force=args.force, root=root)
+        return
+    try:
+        pool = executor.open_executor(scheduler=args.scheduler, cluster=args.cluster,
+                                      workers=args.workers, config=args.cluster_config)
+    except (ValueError, executor.ExecutorError) as error:
+        raise book.BookError(str(error)) from None
+    with pool:
+        book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
+                           parameters=parameters, force=args.force, root=root, executor=pool)
+
+
+def _claims(root: Path) -> int:
+    """``kdbook claims``: the scorecard; non-zero when a check fails or a chapter's last run failed."""
+    _readable_notebooks(root)
+    found = report.chapters(root)
+    failed = [chapter for chapter in found if chapter.run.get("status") == "failed"]
+    if not failed and not any(chapter.claims for chapter in found):
+        raise book.BookError("no executed notebooks with claims; run `kdbook run` first")
+    print(report.claims_text(root, found))  # the scorecard page's table, in the terminal
+    if failed:
+        reasons = "; ".join(f"{chapter.stem} ({(chapter.run.get('error') or 'failed').splitlines()[0]})"
+                            for chapter in failed)
+        print(f"kdbook: error: {len(failed)} chapter(s) failed, so their claims are missing or incomplete: "
+              f"{reasons}", file=sys.stderr)
+        return 1
+    if any(not claim.ok and claim.kind == "check" for chapter in found for claim in chapter.claims):
+        return 1
+    return 0
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    print(f"kdbook: warning: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        root = book.find_root()
-        if args.command == "run":
-            parameters = {name: book.parse_value(value) for name, value in args.parameter}
-            if args.workers is not None and args.workers < 1:
-                raise book.BookError(f"--workers must be a positive integer, got {args.workers}")
-            if args.scheduler is None and args.cluster is None and (args.workers or 1) == 1:
-                book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
-                                   parameters=parameters, force=args.force, root=root)
-            else:
-
-                try:
-                    pool = executor.open_executor(scheduler=args.scheduler, cluster=args.cluster,
-                                                  workers=args.workers, config=args.cluster_config)
-                except ValueError as error:
-                    raise book.BookError(str(error)) from None
-                with pool:
-                    book.run_notebooks(args.notebooks, profile=args.profile, device=args.device,
-                                       parameters=parameters, force=args.force, root=root, executor=pool)
-        elif args.command == "cache":
-            _cache(root, args)
-        elif args.command == "build":
-            index = book.build_book(root, strict=not args.no_strict)
-            print(f"[kdbook] book built: open file://{index}")
-        elif args.command == "claims":
-
-            found = report.chapters(root)
-            if not any(chapter.claims for chapter in found):
-                raise book.BookError("no executed notebooks with claims; run `kdbook run` first")
-            print(report.claims_text(root, found))  # the scorecard page's table, in the terminal
-            if any(not claim.ok and claim.kind == "check" for chapter in found for claim in chapter.claims):
-                return 1
-        elif args.command == "list":
-            _list(root)
-    except book.BookError as error:
-        print(f"kdbook: error: {error}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning  # restored on leaving the block
+        try:
+            root = book.find_root()
+            if args.command == "run":
+                _run(root, args)
+            elif args.command == "cache":
+                _cache(root, args)
+            elif args.command == "build":
+                _readable_notebooks(root)
+                index = book.build_book(root, strict=not args.no_strict)
+                print(f"[kdbook] book built: open file://{index}")
+            elif args.command == "claims":
+                return _claims(root)
+            elif args.command == "list":
+                _list(root)
+        except book.BookError as error:
+            print(f"kdbook: error: {error}", file=sys.stderr)
+            return 2
     return 0
 
 

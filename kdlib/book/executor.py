@@ -16,7 +16,11 @@ Inside a task, :func:`task_device` turns ``"auto"``/``"cuda"`` into that worker'
 
 ``KDLIB_EXECUTOR`` chooses the default executor of :func:`kdlib.book.sweeps.sweep` without changing a
 notebook: unset or ``inprocess``; ``processes:N``; ``local:N`` (a LocalCluster of N workers);
-``tcp://host:port`` (an existing scheduler).
+``tcp://host:port`` (an existing scheduler). :func:`check_executor_spec` checks it without starting anything.
+
+Everything is checked before anything starts: a cluster config (YAML, keys, types), ``sbatch`` on the
+PATH for SLURM; a scheduler that does not answer within :data:`CONNECT_TIMEOUT_S` seconds is an
+:class:`ExecutorError`, not a half-minute wait and a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ from __future__ import annotations
 import atexit
 import concurrent.futures as cf
 import contextlib
+import multiprocessing
 import os
+import re
+import shutil
+import signal
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,10 +44,16 @@ from kdlib._device import resolve_device
 from kdlib.book.core import BookError, find_root
 
 __all__ = [
-    "InProcessExecutor", "DaskExecutor", "open_executor", "executor_from_env", "shared_executor_from_env",
-    "describe", "task_device",
-    "slurm_cluster", "load_cluster_config", "SLURM_DEFAULTS",
+    "InProcessExecutor", "ProcessPool", "DaskExecutor", "ExecutorError", "open_executor", "executor_from_env",
+    "shared_executor_from_env", "check_executor_spec", "describe", "task_device",
+    "slurm_cluster", "load_cluster_config", "SLURM_DEFAULTS", "CONNECT_TIMEOUT_S",
 ]
+
+CONNECT_TIMEOUT_S = 5.0  # a dask scheduler that does not answer within this is reported, not waited for
+
+
+class ExecutorError(RuntimeError):
+    """An executor cannot be started here: the scheduler does not answer, SLURM is not installed, ..."""
 
 SLURM_DEFAULTS: dict[str, Any] = {
     "queue": None,            # partition: #SBATCH -p
@@ -79,6 +93,52 @@ class InProcessExecutor(cf.Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._shutdown = True
+
+
+_task_running = False  # in a ProcessPool worker: whether a task is running now
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    if _task_running:
+        raise KeyboardInterrupt
+    raise SystemExit(0)  # multiprocessing ends the process without a traceback
+
+
+def _quiet_worker() -> None:
+    signal.signal(signal.SIGINT, _interrupted)
+
+
+def _run_marked(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    global _task_running
+    _task_running = True
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _task_running = False
+
+
+class ProcessPool(cf.ProcessPoolExecutor):
+    """A local process pool (spawned workers) whose idle workers end quietly on SIGINT.
+
+    A notebook's sweeps under ``KDLIB_EXECUTOR=processes:N`` start the pool inside the Jupyter kernel;
+    when papermill shuts the kernel down, jupyter_client interrupts the kernel's whole process group, and
+    a stock pool's idle workers each printed a KeyboardInterrupt traceback. A running task is still
+    interrupted with KeyboardInterrupt (Ctrl-C stops a sweep).
+    """
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers, mp_context=multiprocessing.get_context("spawn"),
+                         initializer=_quiet_worker)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        return super().submit(_run_marked, fn, *args, **kwargs)
+
+    def terminate(self) -> None:
+        """End the workers now (SIGTERM: no handler, no traceback), dropping running and queued tasks."""
+        for process in list((self._processes or {}).values()):
+            with contextlib.suppress(Exception):
+                process.terminate()
+        self.shutdown(wait=False, cancel_futures=True)
 
 
 class DaskExecutor(cf.Executor):
@@ -128,11 +188,51 @@ def describe(executor: cf.Executor) -> str:
     return type(executor).__name__
 
 
+_WALLTIME = re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}")
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*([kKMGTP]i?)?B")
+
+
+def _check_slurm_settings(settings: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Each SLURM setting's type and form, checked before anything is built or submitted.
+
+    Raises:
+        ValueError: naming ``source``, the setting, the value and what is allowed.
+    """
+    unknown = sorted(set(settings) - set(SLURM_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{source}: unknown slurm setting(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(SLURM_DEFAULTS)}")
+
+    def bad(name: str, allowed: str) -> ValueError:
+        return ValueError(f"{source}: slurm setting {name}={settings[name]!r} is not allowed; allowed: {allowed}")
+
+    for name, value in settings.items():
+        if name in ("gpus", "cores"):
+            low = 0 if name == "gpus" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise bad(name, f"an integer ≥ {low}")
+        elif name == "walltime":
+            if not isinstance(value, str) or not _WALLTIME.fullmatch(value.strip()):
+                raise bad(name, "a quoted SLURM time such as '04:00:00', '90' (minutes) or '1-12:00:00'")
+        elif name == "memory":
+            if not isinstance(value, str) or not _MEMORY.fullmatch(value.strip()):
+                raise bad(name, "an amount with its unit, such as '32GB' or '500MB'")
+        elif name in ("job_extra_directives", "job_script_prologue"):
+            if not isinstance(value, list) or not all(isinstance(line, str) for line in value):
+                raise bad(name, "a list of strings")
+        elif value is not None and not isinstance(value, str):
+            raise bad(name, "a string, or null")
+    return dict(settings)
+
+
 def load_cluster_config(path: str | os.PathLike[str] | None = None, section: str = "slurm") -> dict[str, Any]:
     """The ``section`` of a cluster config YAML merged over :data:`SLURM_DEFAULTS`.
 
     ``path`` defaults to ``$KDBOOK_CLUSTER_CONFIG``, then ``cluster.yaml`` in the book's root.
-    Unknown keys are rejected with the list of allowed ones.
+
+    Raises:
+        ValueError: the file is missing or not YAML, or a setting is unknown (the message lists the allowed
+            ones) or of the wrong type or form; every message names the file and the setting.
     """
     import yaml
 
@@ -148,14 +248,18 @@ def load_cluster_config(path: str | os.PathLike[str] | None = None, section: str
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"cluster config {str(path)!r} does not exist; copy the documented cluster.yaml")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"cluster config {str(path)!r} is not valid YAML: {problem}{where}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cluster config {str(path)!r} cannot be read: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get(section, {}), dict):
         raise ValueError(f"cluster config {str(path)!r} must hold a mapping {section}: {{...}}")
-    settings = dict(data.get(section) or {})
-    unknown = sorted(set(settings) - set(SLURM_DEFAULTS))
-    if unknown:
-        raise ValueError(f"cluster config {str(path)!r}: unknown {section} setting(s) {', '.join(unknown)}; "
-                         f"allowed: {', '.join(SLURM_DEFAULTS)}")
+    settings = _check_slurm_settings(dict(data.get(section) or {}), f"cluster config {str(path)!r}")
     return {**SLURM_DEFAULTS, **settings}
 
 
@@ -167,21 +271,17 @@ def slurm_cluster(config: Mapping[str, Any] | str | os.PathLike[str] | None = No
         overrides: settings that win over the config (same keys).
     Nothing is submitted until the cluster is scaled; ``cluster.job_script()`` shows the script.
     """
+    settings = (_check_slurm_settings(config, "slurm settings") if isinstance(config, Mapping)
+                else load_cluster_config(config))
+    settings = {**SLURM_DEFAULTS, **settings, **_check_slurm_settings(overrides, "slurm_cluster() arguments")}
     from dask_jobqueue import SLURMCluster
 
-    settings = dict(config) if isinstance(config, Mapping) else load_cluster_config(config)
-    unknown = sorted(set(overrides) - set(SLURM_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown SLURM setting(s) {', '.join(unknown)}; allowed: {', '.join(SLURM_DEFAULTS)}")
-    settings = {**SLURM_DEFAULTS, **settings, **overrides}
-    gpus = int(settings["gpus"])
-    if gpus < 0:
-        raise ValueError(f"gpus must be >= 0, got {gpus}")
+    gpus = settings["gpus"]
     processes = max(gpus, 1)
     directives = [*([f"--gres=gpu:{gpus}"] if gpus else []), *settings["job_extra_directives"]]
     keywords: dict[str, Any] = {
-        "cores": int(settings["cores"]), "memory": str(settings["memory"]), "processes": processes,
-        "walltime": str(settings["walltime"]), "job_extra_directives": directives,
+        "cores": settings["cores"], "memory": settings["memory"].strip(), "processes": processes,
+        "walltime": settings["walltime"].strip(), "job_extra_directives": directives,
         "worker_extra_args": ["--resources", "GPU=1"] if gpus else [],
         "job_script_prologue": list(settings["job_script_prologue"]),
     }
@@ -206,6 +306,7 @@ def open_executor(
     workers: int | None = None,
     gpu: bool | None = None,
     config: str | os.PathLike[str] | None = None,
+    timeout: float = CONNECT_TIMEOUT_S,
 ) -> cf.Executor:
     """The executor the options ask for; the caller shuts it down (``with open_executor(...) as ex:``).
 
@@ -216,7 +317,12 @@ def open_executor(
         workers: alone, the size of a local process pool.
         gpu: LocalCluster workers declare ``GPU=1`` (default: when CUDA is available, one worker per GPU).
         config: the cluster.yaml for ``cluster="slurm"``.
+        timeout: seconds to wait for ``scheduler`` to answer.
     With no option: :class:`InProcessExecutor`.
+
+    Raises:
+        ValueError: a bad option or cluster config (checked before anything starts).
+        ExecutorError: the scheduler does not answer, or ``sbatch`` is not on the PATH for ``cluster="slurm"``.
     """
     if scheduler is not None and cluster is not None:
         raise ValueError(f"give scheduler or cluster, not both (scheduler={scheduler!r}, cluster={cluster!r})")
@@ -227,8 +333,17 @@ def open_executor(
             raise ValueError(f"scheduler must be an address like 'tcp://host:8786', got {scheduler!r}")
         from distributed import Client
 
-        return DaskExecutor(Client(scheduler))
+        try:
+            client = Client(scheduler, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            detail = "" if reason.startswith("Timed out") else f" ({reason})"
+            raise ExecutorError(f"no dask scheduler answers at {scheduler} within {timeout:g} s{detail}; "
+                                "is it running, and is the address right?") from None
+        return DaskExecutor(client)
     if cluster is not None:
+        if cluster not in ("local", "slurm"):
+            raise ValueError(f"cluster must be 'local' or 'slurm', got {cluster!r}")
         from distributed import Client
 
         if cluster == "local":
@@ -236,15 +351,20 @@ def open_executor(
             count = workers or (torch.cuda.device_count() if use_gpu and torch.cuda.is_available() else 2)
             local = _local_cluster(count, use_gpu)
             return DaskExecutor(Client(local), local)
-        if cluster == "slurm":
-            slurm = slurm_cluster(config)
+        settings = load_cluster_config(config)  # checked before anything is built
+        if shutil.which("sbatch") is None:
+            raise ExecutorError("--cluster slurm submits jobs with SLURM's sbatch, which is not on the PATH here; "
+                                "run kdbook on a login node of the cluster (or use --cluster local or --scheduler)")
+        slurm = slurm_cluster(settings)
+        try:
             slurm.scale(workers or 1)
-            return DaskExecutor(Client(slurm), slurm)
-        raise ValueError(f"cluster must be 'local' or 'slurm', got {cluster!r}")
+            client = Client(slurm)
+        except BaseException:
+            slurm.close()
+            raise
+        return DaskExecutor(client, slurm)
     if workers is not None and workers > 1:
-        import multiprocessing
-
-        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPool(workers)
     return InProcessExecutor()
 
 
@@ -258,11 +378,25 @@ def shared_executor_from_env(variable: str = "KDLIB_EXECUTOR") -> cf.Executor:
     """
     spec = os.environ.get(variable, "").strip()
     with _worker_lock:
+        if spec in _shared and getattr(_shared[spec], "_broken", False):  # its workers were interrupted
+            with contextlib.suppress(Exception):
+                _shared.pop(spec).shutdown(wait=False, cancel_futures=True)
         if spec not in _shared:
             _shared[spec] = executor_from_env(variable)
             if len(_shared) == 1:
                 atexit.register(_close_shared)
+                # concurrent.futures joins its workers in a threading-exit hook, which runs before atexit:
+                # end a shared pool's workers first rather than wait for one still starting up (importing
+                # torch) or running a task whose result nobody will read.
+                with contextlib.suppress(AttributeError, RuntimeError):
+                    threading._register_atexit(_terminate_shared_pools)  # type: ignore[attr-defined]
         return _shared[spec]
+
+
+def _terminate_shared_pools() -> None:
+    for pool in list(_shared.values()):
+        if isinstance(pool, ProcessPool):
+            pool.terminate()
 
 
 def _close_shared() -> None:
@@ -272,23 +406,39 @@ def _close_shared() -> None:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def executor_from_env(variable: str = "KDLIB_EXECUTOR") -> cf.Executor:
-    """A new executor named by ``$KDLIB_EXECUTOR`` (see the module docstring); in-process when unset."""
-    spec = os.environ.get(variable, "").strip()
+def check_executor_spec(spec: str | None, variable: str = "KDLIB_EXECUTOR") -> tuple[str, int | str | None]:
+    """Parse a ``KDLIB_EXECUTOR`` value without starting anything: ``("inprocess", None)``,
+    ``("processes", N or None)``, ``("local", N or None)`` or ``("scheduler", address)``.
+
+    Raises:
+        ValueError: naming the variable, the value and the allowed forms.
+    """
+    spec = (spec or "").strip()
     if spec in ("", "inprocess", "in-process"):
-        return InProcessExecutor()
+        return "inprocess", None
     if "://" in spec:
-        return open_executor(scheduler=spec)
+        return "scheduler", spec
     kind, _, count = spec.partition(":")
     try:
         number = int(count) if count else None
     except ValueError:
         number = -1
     if kind in ("processes", "local") and (number is None or number >= 1):
-        if kind == "processes":
-            return open_executor(workers=number or os.cpu_count() or 1)
-        return open_executor(cluster="local", workers=number)
-    raise ValueError(f"{variable}={spec!r}: allowed are inprocess, processes[:N], local[:N], tcp://host:port")
+        return kind, number
+    raise ValueError(f"{variable}={spec!r}: allowed are inprocess, processes[:N], local[:N], tcp://host:port "
+                     "(N ≥ 1)")
+
+
+def executor_from_env(variable: str = "KDLIB_EXECUTOR") -> cf.Executor:
+    """A new executor named by ``$KDLIB_EXECUTOR`` (see the module docstring); in-process when unset."""
+    kind, value = check_executor_spec(os.environ.get(variable), variable)
+    if kind == "inprocess":
+        return InProcessExecutor()
+    if kind == "scheduler":
+        return open_executor(scheduler=str(value))
+    if kind == "processes":
+        return open_executor(workers=value or os.cpu_count() or 1)
+    return open_executor(cluster="local", workers=value)  # type: ignore[arg-type]
 
 
 _worker_lock = threading.Lock()

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
+import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
@@ -42,10 +46,12 @@ from kdlib.book.core import (
     module_fingerprint,
     provenance,
 )
+from kdlib.book.results import CorruptEntry, read_checked, write_checked
 
 __all__ = [
     "BookError", "RunRecord", "find_root", "available_notebooks", "resolve_notebooks", "notebook_parameters",
-    "parse_value", "papermill_parameters", "run_notebooks", "build_book", "executed_notebooks", "cache_key",
+    "parse_value", "papermill_parameters", "plan_run", "run_notebooks", "build_book", "executed_notebooks",
+    "cache_key", "cached_execution",
 ]
 
 RESERVED_PARAMETERS = ("profile", "device")  # set with --profile and --device
@@ -205,6 +211,24 @@ class _PeakMemory:
         self._thread.join()
 
 
+@functools.cache
+def _kernel_manager_class() -> type:
+    """jupyter_client's kernel manager, except that it does not interrupt (SIGINT) the kernel's whole
+    process group before shutting it down. papermill shuts a kernel down once its chapter has finished,
+    and that interrupt reached every process the chapter had started (a sweep's process pool, a dask
+    LocalCluster), each of which printed a KeyboardInterrupt traceback. The kernel still gets its
+    shutdown request, then SIGTERM and SIGKILL if it does not exit."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+    return KernelManager
+
+
 def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path, stem: str) -> None:
     import jupytext
     import papermill
@@ -222,6 +246,7 @@ def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path,
                 cwd=str(root), progress_bar=False, log_output=False,
                 # The kernel listens on loopback only; its per-start warning about unencrypted TCP is noise.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                kernel_manager_class=_kernel_manager_class(),
             )
         finally:
             if previous is None:
@@ -230,49 +255,223 @@ def _execute(source: Path, output: Path, parameters: dict[str, Any], root: Path,
                 os.environ["KDBOOK_NOTEBOOK"] = previous
 
 
-def _stamp(path: Path, record: RunRecord) -> None:
+def _stamp(path: Path, record: RunRecord) -> bytes:
+    """The executed notebook at ``path`` with the run's record in ``metadata.kdbook``."""
     data = json.loads(path.read_text())
     data.setdefault("metadata", {})["kdbook"] = asdict(record)
-    path.write_text(json.dumps(data, indent=1))
+    return json.dumps(data, indent=1).encode()
+
+
+def _failure_text(error: BaseException) -> str:
+    """What went wrong, first line self-contained: a notebook's exception type and message and the cell
+    and line that raised it (papermill's own message starts with a newline and says neither); then the
+    notebook's traceback."""
+    from papermill.exceptions import PapermillExecutionError, strip_color
+
+    if not isinstance(error, PapermillExecutionError):
+        text = str(error).strip()
+        return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    evalue = str(error.evalue or "").strip()
+    headline = f"{error.ename}: {evalue.splitlines()[0]}" if evalue else str(error.ename)
+    traceback = strip_color("\n".join(error.traceback or []))
+    source = str(error.source or "").splitlines()
+    lines = [int(n) for n in re.findall(rf"Cell In\[{error.exec_count}\], line (\d+)", traceback)]
+    number = lines[-1] if lines and 0 < lines[-1] <= len(source) else None
+    if number is None:  # the cell's first line of code
+        number = next((i + 1 for i, line in enumerate(source) if line.strip() and not line.lstrip().startswith("#")),
+                      None)
+    where = f"cell {error.cell_index}" + (f", line {number}: {source[number - 1].strip()[:100]}" if number else "")
+    return f"{headline} (in {where})\n{traceback}"
+
+
+# Executed chapters in the cache: a JSON header line (format, chapter, key, SHA-256 and length) and the
+# notebook, written atomically like sweep results, so a truncated or edited copy is never published.
+NOTEBOOK_FORMAT = 1
+NOTEBOOK_SUFFIX = ".kdnb"
+
+
+def cached_execution(root: Path, stem: str, key: str) -> Path:
+    """Where the execution of ``stem`` with cache key ``key`` is kept."""
+    return cache_dir(root) / f"{stem}-{key}{NOTEBOOK_SUFFIX}"
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _read_cached(path: Path, stem: str, key: str) -> bytes | None:
+    """The cached executed notebook if it is whole and a successful run of this chapter and key, else None
+    (a damaged one is reported and removed, so it is executed again)."""
+    try:
+        header, payload = read_checked(path, NOTEBOOK_FORMAT)
+        if header.get("notebook") != stem or header.get("key") != key:
+            raise CorruptEntry(f"{path}: holds {header.get('notebook')!r} with key {header.get('key')!r}")
+        try:
+            status = json.loads(payload)["metadata"]["kdbook"]["status"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise CorruptEntry(f"{path}: not an executed notebook ({type(error).__name__}: {error})") from None
+        if status != "ok":
+            raise CorruptEntry(f"{path}: records status {status!r}")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except CorruptEntry as error:
+        _warn(f"cached execution of {stem} is damaged, executing again: {error}")
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+    except OSError as error:
+        _warn(f"cached execution of {stem} is unreadable, executing again: {type(error).__name__}: {error}")
+        return None
+    return payload
+
+
+def _publish(target: Path, payload: bytes) -> None:
+    """Put an executed notebook at ``target`` atomically (a unique temporary name, then a rename): a
+    reader such as ``kdbook build`` never sees half a notebook, and two runs never share a file."""
+    scratch = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        scratch.write_bytes(payload)
+        os.replace(scratch, target)
+    except OSError as error:
+        raise BookError(f"cannot write {target}: {type(error).__name__}: {error}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+
+
+@contextlib.contextmanager
+def _chapter_lock(root: Path, stem: str):
+    """Hold the lock of one chapter (``fcntl.flock`` on ``<cache>/notebooks/.locks/<chapter>.lock``) while
+    it is looked up, executed, published and cached, so that two runs of one chapter on one cache, in one
+    checkout or on nodes sharing the cache, run one after the other: the second finds the first's result.
+    Without a writable cache folder (or ``fcntl``) it warns and runs unlocked."""
+    try:
+        import fcntl
+
+        folder = cache_dir(root) / ".locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / f"{stem}.lock", "a+b")  # noqa: SIM115 - closed below, which releases the lock
+    except (ImportError, OSError) as error:
+        _warn(f"running {stem} without a lock (another run of it at the same time may redo its work): "
+              f"{type(error).__name__}: {error}")
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[kdbook] {stem} is being run by another process; waiting for it ({handle.name})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()
 
 
 def run_notebook(
     root: Path, stem: str, *, profile: str, device: str, parameters: Mapping[str, Any], force: bool = False,
     where: str = "in-process",
 ) -> RunRecord:
-    """Execute one notebook (or reuse its cached execution) into ``book/generated``."""
+    """Execute one notebook (or reuse its cached execution) into ``book/generated``.
+
+    Under the chapter's lock (:func:`_chapter_lock`): a whole, checksummed cached execution is published
+    as it is; otherwise papermill executes into a file of this run's own, which is stamped with the run's
+    record and renamed into place, and cached when it succeeded. A cache that cannot be written warns and
+    the result is kept.
+    """
     source = available_notebooks(root)[stem]
     full = {"profile": profile, "device": device, **papermill_parameters(stem, source, profile, parameters)}
     key = cache_key(source, full)
-    cached = cache_dir(root) / f"{stem}-{key}.ipynb"
+    cached = cached_execution(root, stem, key)
     target = generated_dir(root) / f"{stem}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BookError(f"cannot create {target.parent}: {type(error).__name__}: {error}") from None
     record = RunRecord(notebook=stem, profile=profile, device=device, parameters=dict(parameters), key=key,
                        executor=where)
-    if cached.is_file() and not force:
-        shutil.copyfile(cached, target)
-        record.cached = True
-        return record
-    record.__dict__.update(provenance(root))
-    record.device_used = str(resolve_device(device))
-    started = time.perf_counter()
-    partial = target.with_suffix(".partial.ipynb")
-    try:
-        with _PeakMemory() as memory:
-            _execute(source, partial, full, root, stem)
-    except Exception as error:  # papermill's error carries the failing cell and traceback
-        record.status, record.error = "failed", f"{type(error).__name__}: {error}"
-    record.wall_s = round(time.perf_counter() - started, 2)
-    record.peak_rss_mb = round(memory.peak / 2**20, 1)
-    if partial.is_file():
-        _stamp(partial, record)
-        os.replace(partial, target)
-    if record.status == "ok":
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        scratch = cached.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(target, scratch)
-        os.replace(scratch, cached)  # atomic: a reader never sees half a notebook
+    with _chapter_lock(root, stem):
+        payload = None if force else _read_cached(cached, stem, key)
+        if payload is not None:
+            _publish(target, payload)
+            record.cached = True
+            return record
+        record.__dict__.update(provenance(root))
+        record.device_used = str(resolve_device(device))
+        started = time.perf_counter()
+        partial = target.with_name(f".{stem}.{os.getpid()}.{uuid.uuid4().hex}.partial.ipynb")  # this run's own
+        try:
+            try:
+                with _PeakMemory() as memory:
+                    _execute(source, partial, full, root, stem)
+            except Exception as error:  # papermill's error carries the failing cell and traceback
+                record.status, record.error = "failed", _failure_text(error)
+            record.wall_s = round(time.perf_counter() - started, 2)
+            record.peak_rss_mb = round(memory.peak / 2**20, 1)
+            if not partial.is_file():  # papermill never wrote it (e.g. the kernel did not start)
+                return record
+            executed = _stamp(partial, record)
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        _publish(target, executed)
+        if record.status == "ok":
+            try:
+                write_checked(cached, {"format": NOTEBOOK_FORMAT, "notebook": stem, "key": key}, executed)
+            except OSError as error:
+                _warn(f"could not cache the execution of {stem} (it is in {target}; it will be executed again "
+                      f"next time): {type(error).__name__}: {error}")
     return record
+
+
+def plan_run(
+    names: Iterable[str] | None,
+    *,
+    profile: str,
+    device: str,
+    parameters: Mapping[str, Any],
+    root: Path,
+) -> dict[str, dict[str, Any]]:
+    """Check a run before anything starts (a kernel, a pool, a cluster): the profile, the device, the
+    notebook names and every parameter against each selected chapter; returns each chapter's own
+    parameters, in order, a chapter named twice once.
+
+    Raises:
+        BookError: what is wrong and what is allowed.
+    """
+    if profile not in profiles.PROFILES:
+        raise BookError(f"profile must be one of {', '.join(profiles.PROFILES)}; got {profile!r}")
+    try:
+        resolve_device(device)
+    except ValueError as error:
+        raise BookError(str(error)) from None
+    parameters = dict(parameters)
+    for reserved in RESERVED_PARAMETERS:
+        if reserved in parameters:
+            raise BookError(f"set {reserved} with --{reserved}, not -p {reserved}")
+    stems = list(dict.fromkeys(resolve_notebooks(root, names)))  # a chapter named twice runs once
+    sources = available_notebooks(root)
+    if len(stems) == 1:
+        papermill_parameters(stems[0], sources[stems[0]], profile, parameters)
+        return {stems[0]: parameters}
+    own: dict[str, dict[str, Any]] = {stem: {} for stem in stems}
+    for name, value in parameters.items():
+        rejected = []
+        for stem in stems:
+            try:
+                papermill_parameters(stem, sources[stem], profile, {name: value})
+            except BookError as error:
+                settings = [row[0] for row in profiles.describe(stem)]
+                if name in notebook_parameters(sources[stem]) or name in settings:  # a bad value, not a bad name
+                    rejected.append(f"{stem}: {error}")
+                continue
+            own[stem][name] = value
+        if not any(name in chapter for chapter in own.values()):
+            if rejected:
+                raise BookError(rejected[0])
+            raise BookError(f"no selected notebook has parameter(s) {name} with these values; "
+                            "run one chapter to see its settings, or `kdbook list`")
+    return own
 
 
 def run_notebooks(
@@ -288,41 +487,14 @@ def run_notebooks(
 ) -> list[RunRecord]:
     """Execute notebooks at a profile; raise BookError listing failures after running all of them.
 
-    With an ``executor`` (:mod:`kdlib.executor`: a process pool or a dask cluster) the notebooks run
-    concurrently, one task each; a GPU device makes each task request one GPU. Every finished
-    notebook is cached by its worker at once, so an interrupted run resumes where it stopped.
+    Everything is checked first (:func:`plan_run`). With an ``executor`` (:mod:`kdlib.executor`: a process
+    pool or a dask cluster) the notebooks run concurrently, one task each; a GPU device makes each task
+    request one GPU. Every finished notebook is cached by its worker at once, so an interrupted run resumes
+    where it stopped.
     """
     root = root or find_root()
-    if profile not in profiles.PROFILES:
-        raise BookError(f"profile must be one of {', '.join(profiles.PROFILES)}; got {profile!r}")
-    try:
-        resolve_device(device)
-    except ValueError as error:
-        raise BookError(str(error)) from None
-    parameters = dict(parameters or {})
-    for reserved in RESERVED_PARAMETERS:
-        if reserved in parameters:
-            raise BookError(f"set {reserved} with --{reserved}, not -p {reserved}")
-    stems = list(dict.fromkeys(resolve_notebooks(root, names)))  # a chapter named twice runs once
-    # Every notebook's parameters are validated before any runs.
-    sources = available_notebooks(root)
-    if len(stems) == 1:
-        papermill_parameters(stems[0], sources[stems[0]], profile, parameters)
-        own_parameters = {stems[0]: parameters}
-    else:
-        own_parameters = {}
-        for stem in stems:
-            own_parameters[stem] = {}
-            for name, value in parameters.items():
-                try:
-                    papermill_parameters(stem, sources[stem], profile, {name: value})
-                except BookError:
-                    continue
-                own_parameters[stem][name] = value
-        unused = [name for name in parameters if not any(name in own for own in own_parameters.values())]
-        if unused:
-            raise BookError(f"no selected notebook has parameter(s) {', '.join(unused)} with these values; "
-                            "run one chapter to see its settings, or `kdbook list`")
+    own_parameters = plan_run(names, profile=profile, device=device, parameters=dict(parameters or {}), root=root)
+    stems = list(own_parameters)
     if executor is None:
         records = []
         for stem in stems:
@@ -387,7 +559,7 @@ def _run_on(executor: Executor, root: Path, stems: list[str], *, profile: str, d
             except Exception as error:  # the worker died or the task could not run at all
                 record = RunRecord(notebook=stem, profile=profile, device=device, parameters=parameters[stem],
                                    key="", status="failed", executor=where,
-                                   error=f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+                                   error=f"{_failure_text(error)}\n{traceback.format_exc()}")
             done[stem] = record
             if progress:
                 print(f"[kdbook] {stem} {_outcome(record)} [{len(done)}/{len(stems)}]", flush=True)

@@ -68,6 +68,8 @@ def _fields(settings: Any, prefix: str = "") -> dict[str, tuple[dataclasses.Fiel
     hints = typing.get_type_hints(type(settings))
     found = {}
     for item in dataclasses.fields(settings):
+        if item.metadata.get("derived"):  # set by the enclosing settings (a teacher's labels): not a knob
+            continue
         value = getattr(settings, item.name)
         name = prefix + item.name
         if dataclasses.is_dataclass(value):
@@ -85,13 +87,14 @@ def _allowed(item: dataclasses.Field, hint: Any) -> str:
     parts = [kind]
     if meta.get("choices"):
         parts.append("one of " + ", ".join(map(repr, meta["choices"])))
-    low, high = meta.get("low"), meta.get("high")
+    low, high = (bound if bound is None or isinstance(bound, int) else f"{bound:g}"
+                 for bound in (meta.get("low"), meta.get("high")))
     if low is not None and high is not None:
-        parts.append(f"in [{low:g}, {high:g}]")
+        parts.append(f"in [{low}, {high}]")
     elif low is not None:
-        parts.append(f"≥ {low:g}")
+        parts.append(f"≥ {low}")
     elif high is not None:
-        parts.append(f"≤ {high:g}")
+        parts.append(f"≤ {high}")
     return " ".join(parts)
 
 
@@ -110,7 +113,13 @@ def _coerce_scalar(name: str, value: Any, kind: type, item: dataclasses.Field, h
             try:
                 value = int(value.replace("_", ""))
             except ValueError:
-                raise bad() from None
+                try:  # "1e8" (YAML leaves it a string) is an integer written in floating-point notation
+                    number = float(value)
+                except ValueError:
+                    raise bad() from None
+                if not number.is_integer():
+                    raise bad() from None
+                value = int(number)
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise bad()
         return int(value)
@@ -135,6 +144,8 @@ def _coerce(name: str, value: Any, item: dataclasses.Field, hint: Any) -> Any:
     if typing.get_origin(hint) is tuple:
         if isinstance(value, str):
             value = [part for part in value.replace("(", "").replace(")", "").split(",") if part.strip()]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value]  # `-p widths 1024`: one width
         if not isinstance(value, list | tuple) or not value:
             raise ValueError(f"setting {name}={value!r} is not allowed; allowed: a non-empty "
                              f"{_allowed(item, hint)}, e.g. -p {name} 64,256")

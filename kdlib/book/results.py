@@ -13,12 +13,21 @@ A sweep task is a call ``function(**parameters)``. Its *key* is the SHA-256 of
   script (``__main__``) may call anything in the mathematics layer, so it is keyed on all of it.
 
 Each entry is one file ``<key[:2]>/<key>.kdr``: a JSON header line (format version, SHA-256
-and length of the payload, provenance) and a pickled payload. Writes go to a unique temporary
-file in the same folder which is then ``os.replace``-d into place, an atomic rename on POSIX:
-a reader sees the old entry, the new one or none, never half a file, and two processes writing
-the same key both write complete, equal files of which the last rename wins. A read checks
-length and checksum; an entry that fails is reported as corrupt (:class:`CorruptEntry`) and
-the caller recomputes it, so a truncated file is never used.
+and length of the payload, provenance) and the payload. The payload holds *data only*, in a
+format whose reader cannot run code: a JSON line describing the value (numbers, strings, lists,
+tuples, dicts and ordered dicts, tensors and NumPy arrays by dtype, shape and offset) followed by
+the raw bytes of the arrays (:func:`encode`, :func:`decode`). No pickle is ever read, so an entry
+forged by whoever can write to a cache shared by many nodes is at worst a wrong number (and fails
+its checksum unless the forger recomputed it), never code run at load. A value that the format
+cannot hold (an arbitrary object) is rejected when it is stored (:class:`UnstorableResult`, naming
+where in the value it sits). Tensors come back on the CPU, contiguous, without autograd history.
+
+Writes go to a unique temporary file in the same folder which is then ``os.replace``-d into
+place, an atomic rename on POSIX: a reader sees the old entry, the new one or none, never half a
+file, and two processes writing the same key both write complete, equal files of which the last
+rename wins. A read checks format, length and checksum; an entry that fails (truncated, edited,
+or of an older format such as the pickles of format 1) is reported as corrupt
+(:class:`CorruptEntry`) and the caller recomputes it.
 """
 
 from __future__ import annotations
@@ -26,13 +35,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import io
 import json
 import math
 import os
-import pickle
 import shutil
+import sys
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +49,19 @@ from typing import Any
 
 from kdlib.book.core import BookError, cache_root, find_root, module_closure, module_fingerprint
 
-__all__ = ["ResultCache", "CorruptEntry", "CacheInfo", "task_key", "task_seed", "task_modules",
-           "default_cache_root"]
+__all__ = ["ResultCache", "CorruptEntry", "UnstorableResult", "CacheInfo", "task_key", "task_seed", "task_modules",
+           "default_cache_root", "encode", "decode", "write_checked", "read_checked"]
 
-FORMAT = 1
+FORMAT = 2  # 1 was a pickled payload: no longer read (it could run code)
 SUFFIX = ".kdr"
 
 
 class CorruptEntry(RuntimeError):
-    """A cache entry exists but fails its length or checksum test (truncated, overwritten...)."""
+    """A cache entry exists but fails its format, length or checksum test (truncated, overwritten...)."""
+
+
+class UnstorableResult(TypeError):
+    """A value that the result format cannot hold; the message says where in the value and what it is."""
 
 
 def _function_identity(function: Callable[..., Any]) -> str:
@@ -138,6 +151,207 @@ def default_cache_root() -> Path:
     return cache_root(root)
 
 
+# ---------------------------------------------------------------- the payload: data only, never code
+
+_TORCH_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64", "float16",
+                 "bfloat16", "float32", "float64", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2")
+_NUMPY_KINDS = "biufc"  # bool, signed, unsigned, float, complex: never object, void or structured
+_ALIGN = 64
+STORABLE = ("None, bool, int, float, str, bytes, list, tuple, dict, OrderedDict, torch.Size, "
+            "torch tensors (dense) and NumPy arrays or scalars of numbers")
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    if name not in _TORCH_DTYPES or not isinstance(getattr(torch, name, None), torch.dtype):
+        raise ValueError(f"tensor dtype {name!r} is not one the cache stores")
+    return getattr(torch, name)
+
+
+def encode(value: Any) -> bytes:
+    """The payload of a cache entry: one JSON line describing ``value``, then the raw bytes of its arrays.
+
+    Every node of the description is a JSON ``null``, ``true``/``false``, integer or string, or an object
+    ``{"t": kind, ...}`` (floats by ``float.hex``, so ``nan``, ``inf`` and ``-0.0`` round-trip exactly;
+    containers; arrays by dtype, shape and the offset of their bytes). :func:`decode` rebuilds only these
+    kinds, so reading an entry can never run code.
+
+    Raises:
+        UnstorableResult: ``value`` holds something else; the message names the path, e.g. ``value['fit'][2]``.
+    """
+    import numpy as np
+    import torch
+
+    chunks: list[bytes] = []
+    size = 0
+
+    def buffer(data: bytes) -> dict[str, int]:
+        nonlocal size
+        pad = -size % _ALIGN
+        if pad:
+            chunks.append(b"\0" * pad)
+            size += pad
+        offset = size
+        chunks.append(data)
+        size += len(data)
+        return {"offset": offset, "nbytes": len(data)}
+
+    def walk(item: Any, path: str) -> Any:
+        kind = type(item)
+        if item is None or kind in (bool, int, str):
+            return item
+        if kind is float:
+            return {"t": "float", "v": item.hex()}
+        if kind is bytes:
+            return {"t": "bytes", **buffer(item)}
+        if kind is list:
+            return {"t": "list", "v": [walk(v, f"{path}[{i}]") for i, v in enumerate(item)]}
+        if kind is tuple:
+            return {"t": "tuple", "v": [walk(v, f"{path}[{i}]") for i, v in enumerate(item)]}
+        if kind is torch.Size:
+            return {"t": "size", "v": list(item)}
+        if kind in (dict, OrderedDict):
+            node = {"t": "dict" if kind is dict else "odict",
+                    "v": [[walk(k, f"{path} key {k!r}"), walk(v, f"{path}[{k!r}]")] for k, v in item.items()]}
+            metadata = getattr(item, "_metadata", None)  # a module's state_dict carries its version here
+            if kind is OrderedDict and metadata is not None:
+                node["metadata"] = walk(metadata, f"{path}._metadata")
+            return node
+        if isinstance(item, torch.Tensor):
+            name = str(item.dtype).removeprefix("torch.")
+            if item.layout != torch.strided or item.is_quantized or name not in _TORCH_DTYPES:
+                raise UnstorableResult(f"{path} is a {item.layout} {item.dtype} tensor; the result cache stores "
+                                       f"dense tensors of {', '.join(_TORCH_DTYPES)}")
+            flat = item.detach().resolve_conj().resolve_neg().to("cpu").contiguous().reshape(-1)
+            return {"t": "tensor", "dtype": name, "shape": list(item.shape),
+                    **buffer(flat.view(torch.uint8).numpy().tobytes())}
+        if isinstance(item, np.ndarray | np.generic) and item.dtype.kind in _NUMPY_KINDS:
+            array = np.asarray(item)  # keeps 0-d arrays and scalars 0-d
+            return {"t": "ndarray" if isinstance(item, np.ndarray) else "npscalar", "dtype": array.dtype.str,
+                    "shape": list(array.shape), **buffer(array.tobytes(order="C"))}
+        raise UnstorableResult(f"{path} is a {kind.__module__}.{kind.__qualname__}, which the result cache cannot "
+                               f"store (it stores {STORABLE})")
+
+    tree = walk(value, "value")
+    head = json.dumps({"byteorder": sys.byteorder, "value": tree}, separators=(",", ":")).encode()
+    return head + b"\n" + b"".join(chunks)
+
+
+def decode(payload: bytes) -> Any:
+    """The value :func:`encode` described. Builds nothing but the kinds listed there.
+
+    Raises:
+        ValueError: the payload is not such a description (the caller reports the entry as corrupt).
+    """
+    import numpy as np
+    import torch
+
+    newline = payload.find(b"\n")
+    if newline < 0:
+        raise ValueError("no description line")
+    head = json.loads(payload[:newline])
+    blob = memoryview(payload)[newline + 1:]
+    if not isinstance(head, dict) or head.get("byteorder") != sys.byteorder:
+        raise ValueError(f"written with byte order {head.get('byteorder') if isinstance(head, dict) else '?'}, "
+                         f"this machine is {sys.byteorder}")
+
+    def data(node: dict[str, Any]) -> bytes:
+        offset, nbytes = node["offset"], node["nbytes"]
+        if not (isinstance(offset, int) and isinstance(nbytes, int) and 0 <= offset <= offset + nbytes <= len(blob)):
+            raise ValueError("array bytes outside the payload")
+        return bytes(blob[offset:offset + nbytes])
+
+    def shape_of(node: dict[str, Any]) -> list[int]:
+        shape = node["shape"]
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise ValueError(f"bad shape {shape!r}")
+        return shape
+
+    def walk(node: Any) -> Any:
+        if node is None or type(node) in (bool, int, str):
+            return node
+        if not isinstance(node, dict):
+            raise ValueError(f"unexpected node {type(node).__name__}")
+        kind = node.get("t")
+        if kind == "float":
+            return float.fromhex(node["v"])
+        if kind == "bytes":
+            return data(node)
+        if kind in ("list", "tuple"):
+            items = [walk(v) for v in node["v"]]
+            return items if kind == "list" else tuple(items)
+        if kind == "size":
+            return torch.Size(int(v) for v in node["v"])
+        if kind in ("dict", "odict"):
+            pairs = [(walk(k), walk(v)) for k, v in node["v"]]
+            if kind == "dict":
+                return dict(pairs)
+            result = OrderedDict(pairs)
+            if "metadata" in node:
+                result._metadata = walk(node["metadata"])  # type: ignore[attr-defined]
+            return result
+        if kind == "tensor":
+            dtype, shape, raw = _torch_dtype(node["dtype"]), shape_of(node), data(node)
+            if not raw:
+                return torch.empty(shape, dtype=dtype)
+            return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape)
+        if kind in ("ndarray", "npscalar"):
+            dtype = np.dtype(str(node["dtype"]))
+            if dtype.kind not in _NUMPY_KINDS or dtype.hasobject:
+                raise ValueError(f"array dtype {dtype} is not one the cache stores")
+            array = np.frombuffer(data(node), dtype=dtype).reshape(shape_of(node)).copy()
+            return array if kind == "ndarray" else array[()]
+        raise ValueError(f"unknown node kind {kind!r}")
+
+    return walk(head.get("value"))
+
+
+# ---------------------------------------------------------------- checked files: a JSON header line + payload
+
+
+def write_checked(target: Path, header: Mapping[str, Any], payload: bytes) -> Path:
+    """Write ``header`` (plus the payload's SHA-256 and length) and ``payload`` to ``target`` atomically:
+    a unique temporary file in the same folder, flushed, then renamed into place."""
+    record = {**header, "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(scratch, "wb") as handle:
+            handle.write(json.dumps(record, default=str).encode() + b"\n")
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(scratch, target)
+    finally:
+        with contextlib.suppress(OSError):
+            scratch.unlink()
+    return target
+
+
+def read_checked(path: Path, format: int) -> tuple[dict[str, Any], bytes]:
+    """The header and payload of a file :func:`write_checked` wrote, after checking format, length and
+    checksum. FileNotFoundError propagates (a miss); anything else wrong raises :class:`CorruptEntry`."""
+    data = path.read_bytes()
+    newline = data.find(b"\n")
+    try:
+        header = json.loads(data[:newline]) if newline > 0 else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        header = None
+    if not isinstance(header, dict):
+        raise CorruptEntry(f"{path}: unreadable header")
+    if header.get("format") != format:
+        raise CorruptEntry(f"{path}: format {header.get('format')!r}, this version reads only format {format}"
+                           + (" (format 1 held pickles, which are never loaded)" if header.get("format") == 1 else ""))
+    payload = data[newline + 1:]
+    if len(payload) != header.get("length"):
+        raise CorruptEntry(f"{path}: payload has {len(payload)} bytes, header says {header.get('length')}"
+                           " (truncated?)")
+    if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+        raise CorruptEntry(f"{path}: checksum mismatch")
+    return header, payload
+
+
 @dataclass(frozen=True)
 class CacheInfo:
     """Size report of a result cache."""
@@ -174,59 +388,42 @@ class ResultCache:
         return self.file(key).is_file()
 
     def put(self, key: str, value: Any, provenance: Mapping[str, Any] | None = None) -> Path:
-        """Store ``value`` under ``key`` atomically; returns the entry's path."""
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        header = {"format": FORMAT, "key": key, "sha256": hashlib.sha256(payload).hexdigest(),
-                  "length": len(payload), "provenance": dict(provenance or {})}
-        target = self.file(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        scratch = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(scratch, "wb") as handle:
-                handle.write(json.dumps(header, default=str).encode() + b"\n")
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(scratch, target)
-        finally:
-            if scratch.exists():
-                scratch.unlink()
-        return target
+        """Store ``value`` under ``key`` atomically; returns the entry's path.
+
+        Raises:
+            UnstorableResult: ``value`` holds something the format cannot (see :func:`encode`).
+            OSError: the store cannot be written (the caller decides whether that is fatal).
+        """
+        return self.put_encoded(key, encode(value), provenance)
+
+    def put_encoded(self, key: str, payload: bytes, provenance: Mapping[str, Any] | None = None) -> Path:
+        """Store a payload made by :func:`encode` (a caller that also needs the decoded value encodes once)."""
+        return write_checked(self.file(key), {"format": FORMAT, "key": key, "provenance": dict(provenance or {})},
+                             payload)
 
     def _read(self, key: str) -> tuple[dict[str, Any], bytes]:
         path = self.file(key)
-        data = path.read_bytes()  # FileNotFoundError propagates: a miss
-        newline = data.find(b"\n")
-        try:
-            header = json.loads(data[:newline]) if newline > 0 else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            header = None
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise CorruptEntry(f"{path}: unreadable header")
-        payload = data[newline + 1:]
-        if len(payload) != header.get("length"):
-            raise CorruptEntry(f"{path}: payload has {len(payload)} bytes, header says {header.get('length')}"
-                               " (truncated?)")
-        if hashlib.sha256(payload).hexdigest() != header.get("sha256") or header.get("key") != key:
-            raise CorruptEntry(f"{path}: checksum mismatch")
+        header, payload = read_checked(path, FORMAT)  # FileNotFoundError propagates: a miss
+        if header.get("key") != key:
+            raise CorruptEntry(f"{path}: holds key {header.get('key')!r}")
         return header, payload
 
     def get(self, key: str) -> Any:
         """The stored value. Raises KeyError on a miss and :class:`CorruptEntry` on a damaged entry."""
         try:
             _, payload = self._read(key)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a miss
             raise KeyError(key) from None
         try:
-            return pickle.load(io.BytesIO(payload))
-        except Exception as error:  # checksum passed yet unpicklable: written by an incompatible version
-            raise CorruptEntry(f"{self.file(key)}: cannot unpickle ({type(error).__name__}: {error})") from error
+            return decode(payload)
+        except Exception as error:  # checksum passed yet not a description this version reads
+            raise CorruptEntry(f"{self.file(key)}: cannot decode ({type(error).__name__}: {error})") from error
 
     def provenance(self, key: str) -> dict[str, Any]:
         """The provenance stored with an entry (commit, versions, device, parameters, wall time, memory)."""
         try:
             header, _ = self._read(key)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a miss
             raise KeyError(key) from None
         return header["provenance"]
 

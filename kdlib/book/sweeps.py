@@ -39,7 +39,16 @@ from tqdm import tqdm
 from kdlib.book import claims
 from kdlib.book import executor as _executor
 from kdlib.book.core import BookError, find_root, provenance
-from kdlib.book.results import CorruptEntry, ResultCache, describe_parameters, task_key, task_seed
+from kdlib.book.results import (
+    CorruptEntry,
+    ResultCache,
+    UnstorableResult,
+    decode,
+    describe_parameters,
+    encode,
+    task_key,
+    task_seed,
+)
 
 __all__ = ["sweep", "SweepResult", "SweepError", "TaskFailure", "run_provenance", "accepts_checkpoints",
            "checkpoint_folder", "CHECKPOINT_ARGUMENT"]
@@ -131,18 +140,26 @@ def _run_task(function: Callable[..., Any], parameters: dict[str, Any], key: str
               context: dict[str, Any]) -> tuple[str, Any, str]:
     """Runs on the worker: reuse a result another attempt stored, else compute, store and return it.
 
-    Returns ``(status, value, error)`` with status ``hit``, ``computed`` or ``failed``; a raising task
-    becomes a ``failed`` row with its traceback instead of an exception, so the other tasks go on.
+    Returns ``(status, value, message)`` with status ``hit``, ``computed`` or ``failed``; a raising task
+    becomes a ``failed`` row with its traceback instead of an exception, so the other tasks go on. A
+    computed value is returned as a later cache hit will return it (decoded from the bytes stored), so a
+    cold and a warm run give equal objects. A result the store cannot hold fails the task; a store that
+    cannot be written does not: the value is returned with the reason in ``message``.
     """
     cache = ResultCache(cache_path) if cache_path else None
     if cache is not None:
-        with contextlib.suppress(KeyError, CorruptEntry):
+        with contextlib.suppress(KeyError, CorruptEntry, OSError):
             return "hit", cache.get(key), ""  # a retried task whose first attempt finished
     scratch = None
     if accepts_checkpoints(function):
+        folder = None
         if cache is not None:
             folder = checkpoint_folder(cache, key)
-        else:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:  # an unwritable cache: checkpoint to a temporary folder, as without a cache
+                folder = None
+        if folder is None:
             scratch = tempfile.TemporaryDirectory(prefix="kdlib-checkpoints-")
             folder = Path(scratch.name)
         parameters = {**parameters, CHECKPOINT_ARGUMENT: folder}
@@ -159,17 +176,26 @@ def _run_task(function: Callable[..., Any], parameters: dict[str, Any], key: str
         if scratch is not None:
             scratch.cleanup()
     wall = time.perf_counter() - started
-    if cache is not None:
-        record = {**context, "function": f"{function.__module__}:{function.__qualname__}",
-                  "device": _device_of(parameters),
-                  "parameters": describe_parameters({k: v for k, v in parameters.items() if k != CHECKPOINT_ARGUMENT}),
-                  "wall_s": round(wall, 4),
-                  "peak_rss_mb": _peak_rss_mb(), "worker_host": platform.node(), "worker_pid": os.getpid(),
-                  "seed": task_seed(key)}
-        if cuda:
-            record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        cache.put(key, value, record)
-    return "computed", value, ""
+    if cache is None:
+        return "computed", value, ""
+    name = f"{function.__module__}:{function.__qualname__}"
+    try:
+        payload = encode(value)
+    except UnstorableResult as error:
+        return "failed", None, f"UnstorableResult: the result of {name} cannot be cached: {error}"
+    record = {**context, "function": name, "device": _device_of(parameters),
+              "parameters": describe_parameters({k: v for k, v in parameters.items() if k != CHECKPOINT_ARGUMENT}),
+              "wall_s": round(wall, 4),
+              "peak_rss_mb": _peak_rss_mb(), "worker_host": platform.node(), "worker_pid": os.getpid(),
+              "seed": task_seed(key)}
+    if cuda:
+        record["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    message = ""
+    try:
+        cache.put_encoded(key, payload, record)
+    except OSError as error:
+        message = f"{type(error).__name__}: {error}"
+    return "computed", decode(payload), message
 
 
 CHECKPOINT_ARGUMENT = "checkpoint_dir"
@@ -220,9 +246,10 @@ def sweep(
 
     Args:
         function: a module-level function (process pools and dask pickle it by reference). If it takes
-            an argument ``checkpoint_dir``, each call gets the folder its key owns
-            (:func:`checkpoint_folder`; a temporary one without a cache): a long task saves checkpoints
-            there and, rerun after an interruption, resumes from the last one. It is not part of the key.
+            an argument ``checkpoint_dir``, each call gets the folder its key owns, created
+            (:func:`checkpoint_folder`; a temporary one without a writable cache): a long task saves
+            checkpoints there and, rerun after an interruption, resumes from the last one. It is not part
+            of the key.
         tasks: keyword arguments of each call. Numbers, strings, tensors, arrays and containers
             of them; they form the cache key together with the function and the kdlib modules it imports.
         executor: where calls run (:mod:`kdlib.book.executor`); default ``$KDLIB_EXECUTOR`` (one shared
@@ -232,10 +259,15 @@ def sweep(
         gpu: each call needs one GPU: on dask it requests the resource ``GPU=1``.
         raise_on_failure: raise :class:`SweepError` after all tasks ran if any failed.
     Returns:
-        A :class:`SweepResult` (a list in task order; a failed task's slot holds None).
+        A :class:`SweepResult` (a list in task order; a failed task's slot holds None). With a cache, each
+        result is what the store gives back (:func:`kdlib.book.results.encode`: numbers, strings, tensors,
+        arrays, lists, tuples, dicts, state dicts; tensors on the CPU, detached), whether it was computed
+        now or read, so a cold and a warm run return equal objects.
     Raises:
         ValueError: a task is not a mapping, or ``gpu=True`` on a dask cluster without GPU workers.
-        SweepError: some tasks failed (only after every other task finished and was stored).
+        SweepError: some tasks failed (only after every other task finished and was stored); a result the
+            cache cannot hold (an arbitrary object) fails its task, named with its parameters. A cache that
+            cannot be written only warns: the results are returned and computed again next time.
     """
     if not callable(function):
         raise ValueError(f"function must be callable, got {function!r}")
@@ -264,6 +296,9 @@ def sweep(
                 continue
             except KeyError:
                 pass
+            except OSError as error:  # an unreadable store: compute instead
+                warnings.warn(f"cache entry unreadable, recomputed: {type(error).__name__}: {error}", RuntimeWarning,
+                              stacklevel=2)
             except CorruptEntry as error:
                 warnings.warn(f"corrupt cache entry recomputed: {error}", RuntimeWarning, stacklevel=2)
                 result.corrupt.append(key)
@@ -276,17 +311,21 @@ def sweep(
     if isinstance(pool, _executor.DaskExecutor) and pool.dashboard:
         bar.set_postfix_str(f"dashboard {pool.dashboard}", refresh=False)
 
+    unstored: list[str] = []
+
     def settle(index: int, future: cf.Future[Any]) -> None:
         try:
-            status, value, error = future.result()
+            status, value, message = future.result()
         except Exception:  # the worker died (KilledWorker), or the task could not be pickled
-            status, value, error = "failed", None, traceback.format_exc()
+            status, value, message = "failed", None, traceback.format_exc()
         if status == "failed":
-            result.failures.append(TaskFailure(index, describe_parameters(tasks[index]), error))
+            result.failures.append(TaskFailure(index, describe_parameters(tasks[index]), message))
         else:
             result[index] = value
             result.hits += status == "hit"
             result.computed += status == "computed"
+            if message:
+                unstored.append(message)
         bar.update(1)
 
     submitted: dict[cf.Future[Any], int] = {}
@@ -306,6 +345,10 @@ def sweep(
         raise
     finally:
         bar.close()
+    if unstored:
+        warnings.warn(f"{len(unstored)} computed result(s) could not be stored in {store.path} and will be "
+                      f"computed again next time (the results of this run are complete): {unstored[0]}",
+                      RuntimeWarning, stacklevel=2)
     result.failures.sort(key=lambda failure: failure.index)
     result.wall_s = time.perf_counter() - started
     if result.failures and raise_on_failure:
