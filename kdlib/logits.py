@@ -32,16 +32,18 @@ def _log_sigmoid(x: Tensor) -> Tensor:
     return nnf.logsigmoid(x)
 
 
-def _validated(z_t: ArrayLike, y_g: ArrayLike, rho: ArrayLike | None, T: ArrayLike) -> list[Tensor]:
+def _validated(
+    z_t: ArrayLike, y_g: ArrayLike, rho: ArrayLike | None, T: ArrayLike, keep_graph: bool = False
+) -> list[Tensor]:
     device = first_device(z_t, y_g, rho, T)
-    z_t_ = as_float64("z_t", z_t, device)
+    z_t_ = as_float64("z_t", z_t, device, keep_graph=keep_graph)
     y_g_ = as_float64("y_g", y_g, device)
-    T_ = as_float64("T", T, device)
+    T_ = as_float64("T", T, device, keep_graph=keep_graph)
     check_labels("y_g", y_g_)
     check_range("T", T_, low=0.0, low_open=True, allowed="a positive temperature (T > 0)")
     tensors = [z_t_, y_g_, T_]
     if rho is not None:
-        rho_ = as_float64("rho", rho, device)
+        rho_ = as_float64("rho", rho, device, keep_graph=keep_graph)
         check_range("rho", rho_, low=0.0, high=1.0, allowed="a soft ratio in [0, 1]")
         tensors.append(rho_)
     return list(torch.broadcast_tensors(*tensors))
@@ -155,6 +157,62 @@ def _closed_form_t1(a: Tensor, rho: Tensor) -> Tensor:
     return torch.log1p(-torch.exp(log_tail)) - log_tail
 
 
+def _implicit_derivatives(z: Tensor, z_t: Tensor, y_g: Tensor, rho: Tensor, T: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """dẑ/dz_t, dẑ/dρ, dẑ/dT at the root ẑ of Eq. 3, by implicit differentiation: dẑ/dθ = −(∂F/∂θ)/(∂F/∂ẑ).
+
+    In the frame of label 1 (s = ±ẑ, a = ±z_t, the sign of 2y_g − 1), with σ'(x) = σ(x)σ(−x):
+        ∂F/∂s = ρ/T² σ'(s/T) + (1 − ρ) σ'(s)                      (> 0, the denominator D),
+        ∂F/∂a = −ρ/T² σ'(a/T),
+        ∂F/∂ρ = σ(−s)/ρ                                             (using F = 0),
+        ∂F/∂T = −(1 − ρ)σ(−s)/T − ρ/T³ (s σ'(s/T) − a σ'(a/T))     (using F = 0),
+    each ratio formed in log space so that nothing over- or underflows before the quotient does.
+    Where ẑ is infinite (ρ = 0, or a = +inf) the derivatives are set to 0.
+    """
+    sign = 2.0 * y_g - 1.0
+    s, a = sign * z, sign * z_t
+    log_rho, log_T, log_hard = torch.log(rho), torch.log(T), torch.log1p(-rho)
+    log_soft_s = log_rho - 2 * log_T + _log_sigmoid(s / T) + _log_sigmoid(-s / T)
+    log_den = torch.logaddexp(log_soft_s, log_hard + _log_sigmoid(s) + _log_sigmoid(-s))
+    log_soft_a = log_rho - 2 * log_T + _log_sigmoid(a / T) + _log_sigmoid(-a / T)
+    d_a = torch.exp(log_soft_a - log_den)
+    d_rho = -torch.exp(_log_sigmoid(-s) - log_rho - log_den)
+    finite_a = torch.where(torch.isfinite(a), a, torch.zeros_like(a))
+    d_T = (torch.exp(log_hard + _log_sigmoid(-s) - log_T - log_den)
+           + (s * torch.exp(log_soft_s - log_T - log_den) - finite_a * torch.exp(log_soft_a - log_T - log_den)))
+    finite = torch.isfinite(s)
+    zero = torch.zeros_like(s)
+    return (torch.where(finite, d_a, zero), torch.where(finite, sign * d_rho, zero),
+            torch.where(finite, sign * d_T, zero))
+
+
+def _reduce_to(grad: Tensor, like: Tensor) -> Tensor:
+    """Sum a broadcast gradient back to the shape of ``like``, in its dtype and on its device."""
+    while grad.ndim > like.ndim:
+        grad = grad.sum(0)
+    for dim, size in enumerate(like.shape):
+        if size == 1 and grad.shape[dim] != 1:
+            grad = grad.sum(dim, keepdim=True)
+    return grad.to(dtype=like.dtype, device=like.device)
+
+
+class _ImplicitRoot(torch.autograd.Function):
+    """Attach the root of Eq. 3 to the autograd graph of (z_t, ρ, T); backward by implicit differentiation."""
+
+    @staticmethod
+    def forward(ctx, root: Tensor, z_t_: Tensor, y_g_: Tensor, rho_: Tensor, T_: Tensor,  # type: ignore[override]
+                z_t: Tensor, rho: Tensor, T: Tensor) -> Tensor:
+        ctx.save_for_backward(root, z_t_, y_g_, rho_, T_, z_t, rho, T)
+        return root.clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        root, z_t_, y_g_, rho_, T_, z_t, rho, T = ctx.saved_tensors
+        derivatives = _implicit_derivatives(root, z_t_, y_g_, rho_, T_)
+        grads = [_reduce_to(grad * d, x) if ctx.needs_input_grad[5 + i] else None
+                 for i, (d, x) in enumerate(zip(derivatives, (z_t, rho, T), strict=True))]
+        return (None, None, None, None, None, *grads)
+
+
 def effective_logits(z_t: ArrayLike, y_g: ArrayLike, rho: ArrayLike, T: ArrayLike) -> Tensor:
     """Effective student logit ẑ = z_{s,eff}(z_t, y_g): the exact root of Eq. 3.
 
@@ -171,6 +229,10 @@ def effective_logits(z_t: ArrayLike, y_g: ArrayLike, rho: ArrayLike, T: ArrayLik
     Special cases are solved in closed form: ρ = 1 gives ẑ = z_t; ρ = 0 gives ±inf (pure hard
     labels have no finite minimiser); T = 1 gives σ(ẑ) = ρσ(z_t) + (1 − ρ)y_g. The symmetry
     F(−ẑ; −z_t, 1 − y_g) = −F(ẑ; z_t, y_g) reduces y_g = 0 to y_g = 1.
+
+    Differentiable: when z_t, rho or T is a tensor that requires grad, the result is attached to
+    the autograd graph and backpropagates dẑ/dθ = −(∂F/∂θ)/(∂F/∂ẑ) (implicit differentiation of
+    Eq. 3; first derivatives only). Where ẑ is ±inf the gradient is 0.
 
     Args:
         z_t: teacher logits.
@@ -206,14 +268,19 @@ def effective_logits(z_t: ArrayLike, y_g: ArrayLike, rho: ArrayLike, T: ArrayLik
         solved = torch.where(unit_temperature, _closed_form_t1(a, safe_rho), solved)
     solved = torch.where(beyond | pure_soft, a, solved)
     solved = torch.where(pure_hard, torch.full_like(a, math.inf), solved)
-    return sign * solved
+    root = sign * solved
+    inputs = (z_t, rho, T)
+    if torch.is_grad_enabled() and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        placeholders = [x if isinstance(x, Tensor) else torch.zeros(()) for x in inputs]
+        root = _ImplicitRoot.apply(root, z_t_, y_g_, rho_, T_, *placeholders)
+    return root
 
 
 def eq3_residual(z_s: ArrayLike, z_t: ArrayLike, y_g: ArrayLike, rho: ArrayLike, T: ArrayLike) -> Tensor:
     """dℓ/dz of Eq. 3 at z_s, evaluated in the cancellation-free form (float64).
 
     Zero at the effective logit. Used to verify solvers; the naive formula loses all
-    digits once σ(z/T) rounds to 1.
+    digits once σ(z/T) rounds to 1. The output is detached from autograd.
     """
     z_t_, y_g_, T_, rho_ = _validated(z_t, y_g, rho, T)
     z_s_ = as_float64("z_s", z_s, z_t_.device)
@@ -237,9 +304,9 @@ def hard_label_correction(z_t: ArrayLike, y_g: ArrayLike, T: ArrayLike) -> Tenso
         y_g: hard labels, 0 or 1.
         T: temperature, T > 0.
     Returns:
-        float64 tensor of the broadcast shape.
+        float64 tensor of the broadcast shape; differentiable in z_t and T (autograd).
     """
-    z_t_, y_g_, T_ = _validated(z_t, y_g, None, T)
+    z_t_, y_g_, T_ = _validated(z_t, y_g, None, T, keep_graph=True)
     sign = 2.0 * y_g_ - 1.0
     log_magnitude = _log_sigmoid(-sign * z_t_) - _log_sigmoid(z_t_ / T_) - _log_sigmoid(-z_t_ / T_)
     return sign * T_**2 * torch.exp(log_magnitude)
@@ -259,6 +326,7 @@ def paper_gradient_descent(
 
     z ← z − η · dℓ/dz with the naive formula of Eq. 3, η = 10 and 10,000 steps by default.
     Kept as the baseline that `effective_logits` is checked and benchmarked against.
+    The output is detached from autograd.
 
     Args:
         start: "teacher" starts at z_t, "zero" at 0 (the paper does not say which it used).

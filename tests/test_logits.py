@@ -223,3 +223,44 @@ def test_roots_beyond_float64_are_rejected():
     assert effective_logits(-1e300, 1, 0.5, 1e-100).item() == pytest.approx(log_form_root(-1e300, 1, 0.5, 1e-100),
                                                                             abs=1e-12)
 
+
+# ------------------------------------------------------------------ autograd (issue 16, item 6)
+
+
+def test_effective_logits_backpropagates_through_the_root():
+    # Issue 16, item 6: a tensor with requires_grad used to come back detached. The gradient is
+    # implicit differentiation of Eq. 3, checked against central finite differences of the solver
+    # itself by torch.autograd.gradcheck (float64, its default eps 1e-6 and tolerances atol 1e-5,
+    # rtol 1e-3: the solver is exact to ~1e-15, so finite differences are accurate to ~1e-9).
+    # Broadcast shapes, both labels, T = 1 (closed form) and T ≠ 1.
+    generator = torch.Generator().manual_seed(7)
+    z_t = (20 * torch.rand(6, generator=generator, dtype=torch.float64) - 10).requires_grad_()
+    rho = (0.1 + 0.8 * torch.rand(3, 1, generator=generator, dtype=torch.float64)).requires_grad_()
+    y_g = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+    for T in (0.2 + 5 * torch.rand(1, 6, generator=generator, dtype=torch.float64), torch.ones(1, 6).double()):
+        T.requires_grad_()
+        assert torch.autograd.gradcheck(lambda z, r, t: effective_logits(z, y_g, r, t), (z_t, rho, T))
+
+
+def test_gradient_in_rho_at_one_is_the_hard_label_correction():
+    # Theorem 2 independently: δz_h = ∂ẑ/∂(1 − ρ) at ρ = 1, in closed form (hard_label_correction),
+    # so autograd's ∂ẑ/∂ρ there must be −δz_h; both are evaluated in log space: 1e-12 relative.
+    z_t = torch.linspace(-8, 8, 33, dtype=torch.float64)
+    for T in (0.5, 3.0):
+        for y_g in (0, 1):
+            rho = torch.ones(33, dtype=torch.float64, requires_grad=True)
+            (gradient,) = torch.autograd.grad(effective_logits(z_t, y_g, rho, T).sum(), rho)
+            torch.testing.assert_close(gradient, -hard_label_correction(z_t, y_g, T), rtol=1e-12, atol=0)
+
+
+def test_gradients_keep_the_dtype_and_device_of_their_input():
+    z_t = torch.zeros(3, dtype=torch.float32, requires_grad=True)
+    effective_logits(z_t, 1, 0.5, 2.0).sum().backward()
+    assert z_t.grad is not None and z_t.grad.dtype == torch.float32
+    # at z_t = 0: dẑ/dz_t = (ρ/T²)σ'(0) / (ρ/T² σ'(ẑ/T) + (1 − ρ)σ'(ẑ)), finite and in (0, 1)
+    assert ((z_t.grad > 0) & (z_t.grad < 1)).all()
+    T = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    z = torch.tensor([1.0, -3.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z, t: hard_label_correction(z, 1, t), (z, T))
+    with torch.no_grad():
+        assert not effective_logits(z, 1, 0.5, T).requires_grad
