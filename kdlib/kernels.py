@@ -283,12 +283,13 @@ def _bias_gap(numerator: Tensor, denominator: Tensor, p1: Tensor, p2: Tensor, n1
     """b (p − p')² and P P' + a p p' + b, with P = √(a p² + b) the next layer's root (into the two buffers).
 
     Their ratio times a is r^{l+1} − (a r + b) with r = p p', rationalized: a product of differences.
+    The denominator is one rank-3 product (b rides along as a third factor: no separate pass to add it).
     """
     scale = math.sqrt(b)
     torch.sub((scale * p1)[:, None], (scale * p2)[None, :], out=numerator).square_()
-    left = torch.stack([n1, a * p1], 1)
-    right = torch.stack([n2, p2], 0)
-    torch.addmm(torch.full((1,), b, dtype=numerator.dtype, device=numerator.device), left, right, out=denominator)
+    left = torch.stack([n1, a * p1, torch.ones_like(p1)], 1)
+    right = torch.stack([n2, p2, torch.full_like(p2, b)], 0)
+    torch.mm(left, right, out=denominator)
 
 
 class _Workspace:
@@ -433,13 +434,14 @@ def _kernel(
     block = max(1, _BLOCK_ENTRIES // n2)
     workspace = _Workspace(min(n1, block) * n2, device)
     equal_pairs = []
-    bias_tensor = torch.full((1,), rows1.bias**2, dtype=torch.float64, device=device)
-    alpha = sigma_w**2 / a.shape[1]
+    # Σ¹ = (σ_W²/d) x·x' + σ_b² as one product of [σ_W²/d · x, 1] and [x', σ_b²]
+    left = torch.cat([sigma_w**2 / a.shape[1] * rows1.x, torch.ones_like(rows1.x[:, :1])], 1)
+    right = torch.cat([rows2.x, torch.full_like(rows2.x[:, :1], rows1.bias**2)], 1).T
     for start in range(0, n1, block):
         stop = min(n1, start + block)
         first = start if symmetric else 0  # a symmetric kernel needs its upper triangle only
         c, g, t, s, half, spare = workspace.views(stop - start, n2 - first)
-        torch.addmm(bias_tensor, rows1.x[start:stop], rows2.x[first:].T, alpha=alpha, out=c)  # Σ¹
+        torch.mm(left[start:stop], right[:, first:], out=c)  # Σ¹
         torch.outer(rows1.roots[0][start:stop], rows2.roots[0][first:], out=spare)  # r
         torch.sub(spare, c, out=g)
         torch.add(spare, c, out=t)
