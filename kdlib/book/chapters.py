@@ -13,7 +13,7 @@ from typing import Any
 from kdlib.teachers import GroundTruthSpec, ParentLabels, TeacherSpec
 
 __all__ = ["PROFILES", "CHAPTERS", "setting", "register", "EffectiveStudent", "NTKRegime", "LinearizedTraining",
-           "Teachers", "TEACHERS", "TeacherChapter"]
+           "Teachers", "TEACHERS", "TeacherChapter", "DataEfficiency", "PracticalKD"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -236,3 +236,49 @@ register("03-data-efficiency",
          quick=DataEfficiency(),
          paper=DataEfficiency(samples=2**14, stops=(31, 127, 511, 2047, 8191, 32767), empirical_runs=20,
                               spectrum=4096, teachers=TEACHERS["paper"]))
+_RESNETS = ("resnet18", "resnet34", "resnet50")
+
+
+@dataclass(frozen=True)
+class PracticalKD:
+    """Fig. 5 left, Fig. S1, Sec. S2: ResNets distilled on images (chapter 05-practical-kd)."""
+
+    data: str = setting("digits", choices=("digits", "cifar10"),
+                        help="images: scikit-learn's 8×8 digits (no download) or CIFAR-10 (the paper's)")
+    cifar_folder: str = setting("", help="CIFAR-10 binary folder (cifar-10-batches-bin or its parent); "
+                                         "empty: $KDLIB_CIFAR10")
+    test_fraction: float = setting(0.5, low=0.05, high=0.95, help="digits only: share of each class held out")
+    teacher_arch: str = setting("resnet18", choices=_RESNETS, help="teacher network (the paper's: resnet50)")
+    teacher_width: int = setting(8, low=1, high=512, help="teacher's base channels (64: He et al.)")
+    student_arch: str = setting("resnet18", choices=_RESNETS, help="student network (the paper's: resnet18)")
+    student_width: int = setting(4, low=1, high=512, help="student's base channels (64: He et al.)")
+    teacher_epochs: int = setting(20, low=1, high=10_000, help="teacher's epochs over the training set")
+    epochs: int = setting(8, low=1, high=10_000, help="students' epochs over their n samples")
+    min_steps: int = setting(112, low=0, high=10**7, help="students train at least this many steps (small n: more "
+                                                          "epochs)")
+    batch_size: int = setting(64, low=1, high=65_536, help="images per SGD step")
+    lr: float = setting(0.1, low=1e-6, high=10.0, help="peak learning rate of the one-cycle schedule")
+    weight_decay: float = setting(5e-4, low=0.0, high=1.0, help="SGD weight decay")
+    warmup: float = setting(0.25, low=0.01, high=0.99, help="fraction of steps rising to the peak rate")
+    T: float = setting(4.0, low=0.1, high=100.0, help="distillation temperature (RepDistiller's default)")
+    rhos: tuple[float, ...] = setting((0.0, 0.1, 0.5, 0.9, 1.0), low=0.0, high=1.0,
+                                      help="soft ratios ρ of Fig. 5 left (Hinton's T² convention; 0 and 1 always run)")
+    sample_sizes: tuple[int, ...] = setting((112, 225, 450), low=10, high=50_000,
+                                            help="student sample sizes n of Fig. S1 (the whole training set is added)")
+    s1_rhos: tuple[float, ...] = setting((0.0, 0.5, 1.0), low=0.0, high=1.0, help="soft ratios drawn in Fig. S1")
+    seeds: int = setting(3, low=2, high=100, help="students per point (subset, initialisation, batch order)")
+    compile: bool = setting(False, help="torch.compile the networks (CUDA only)")
+    cpu_threads: int = setting(1, low=0, high=1024, help="torch threads on a CPU (0: torch's default); "
+                                                         "1 suits the tiny networks of smoke and quick")
+    bench_batch: int = setting(8, low=0, high=4096, help="batch of the timed step of the paper's networks "
+                                                          "(0: skip)")
+
+
+register("05-practical-kd",
+         smoke=PracticalKD(teacher_epochs=3, epochs=2, min_steps=28, rhos=(0.0, 0.5, 1.0), sample_sizes=(225, 450),
+                           s1_rhos=(0.0,), seeds=2, bench_batch=0),
+         quick=PracticalKD(),
+         paper=PracticalKD(data="cifar10", teacher_arch="resnet50", teacher_width=64, student_width=64,
+                           teacher_epochs=60, epochs=30, min_steps=1000, batch_size=512, lr=0.4,
+                           rhos=(0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0), sample_sizes=(3125, 6250, 12500, 25000),
+                           seeds=5, compile=True, cpu_threads=0, bench_batch=512))
