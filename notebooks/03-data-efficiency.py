@@ -110,9 +110,8 @@ print(f"profile {cfg.name} on {cfg.device}: N = {N} samples, {R} runs, student L
 #
 # the log–log slope of the norm across the window. The figures show it for the octave around
 # every $n$ (`kdlib.windowed_data_inefficiency`), with bands of $\pm 1$ jackknife standard
-# error over the runs, and {eq}`eq-inefficiency` itself as a faint line; the claims use
-# $\bar{\mathcal I}$ over the last three octaves, $[N/8, N]$ (the *late window*), and over
-# $[4, 16]$ (the *early window*).
+# error over the runs; the claims use $\bar{\mathcal I}$ over the last three octaves, $[N/8, N]$ (the
+# *late window*), and over the three before, $[N/64, N/8]$ (the *middle window*).
 #
 # **The student.** As in S4.1 for Fig. 3, the student is the network of Eq. 1 with $d = 2$,
 # $L = 5$ hidden layers, $m = 1024$, at initialization; $\Theta$ is its analytic NTK
@@ -205,16 +204,16 @@ plotting.publish_text("s2-printed-cover", f"{printed_cover:.1e}")
 print(f"q = 250: fraction of inputs where a mode exceeds 10 % of its height: printed σ = 15/q² {printed_cover:.2e}, "
       f"σ² = 15/q {ours_cover:.2f}")
 
-fig, axes = plotting.figure(3, width=3.4, height=3.2)
-for ax, (q, function) in zip(axes[0], examples.items(), strict=True):
-    values = function(plane).reshape(len(grid), len(grid)).T  # rows: x₂
-    limit = values.abs().max().item()
+fig, axes = plotting.figure(3, width=3.6, height=3.0)
+surfaces = {q: function(plane).reshape(len(grid), len(grid)).T for q, function in examples.items()}  # rows: x₂
+limit = max(values.abs().max().item() for values in surfaces.values())
+for ax, (q, values) in zip(axes[0], surfaces.items(), strict=True):
     image = ax.imshow(values, origin="lower", extent=(-12, 12, -12, 12), cmap="RdBu_r", vmin=-limit, vmax=limit)
-    ax.set_title(f"$q = {q}$")
+    ax.set_title(f"$q = {q}$, $\\sigma = {cfg.width_scale / q ** cfg.width_exponent:.2f}$")
     ax.set_xlabel("$x_1$")
     ax.grid(False)
+    fig.colorbar(image, ax=ax, shrink=0.85, label="$z_{\\mathrm{gaussian}}(x)$" if q == example_modes[-1] else None)
 axes[0, 0].set_ylabel("$x_2$")
-fig.colorbar(image, ax=axes[0, -1], label="$z_{\\mathrm{gaussian}}(x)$")
 plotting.publish(fig, "figS2")
 
 # %% [markdown]
@@ -262,6 +261,7 @@ def run_task(r):
     for q in cfg.modes:
         targets[f"q{q}"] = mixture(q, generator)(x)
         targets[f"q{q}-15/q"] = random_gaussian_mixture(q, width_scale=15.0, generator=generator)(x)
+    deltas["mixture-alone"] = targets[f"q{cfg.modes[0]}"]  # Δz = z itself: no initial logits (the width sweep)
     base = mixture(cfg.flip_modes, generator)(x)
     function_seed = 2**32 + 1_000 * r + cfg.seed  # one function per run; only its overall sign depends on p
     for p in cfg.flips:
@@ -289,7 +289,7 @@ print(f"{R} runs of {len(runs[0]['norms'])} targets each; cache hits {runs.hits}
 
 # %%
 late = (max(2, N // 8), N)
-early = (4, 16)
+middle = (max(2, N // 64), max(4, N // 8))
 
 
 def norms(name):
@@ -317,8 +317,8 @@ def ordered(names, where=late):
 
 
 def decrease(name):
-    """z-score of Ī(early window) − Ī(late window) of one target, jackknifed over its runs."""
-    return z_score(jackknife(norms(name), lambda v: windowed_data_inefficiency(v, *early)
+    """z-score of Ī(middle window) − Ī(late window) of one target, jackknifed over its runs."""
+    return z_score(jackknife(norms(name), lambda v: windowed_data_inefficiency(v, *middle)
                              - windowed_data_inefficiency(v, *late)))
 
 
@@ -366,7 +366,7 @@ def curve(name):
     return curves[name]
 
 
-def draw(ax, name, label, color, linestyle="-", dense=True):
+def draw(ax, name, label, color, linestyle="-", dense=False):
     c = curve(name)
     n, mean, sem = c.window_sizes, c.window.mean, c.window.sem
     if dense:
@@ -384,9 +384,8 @@ def draw_norm(ax, name, label, color, linestyle="-"):
 
 def references(ax, norm=False):
     plot = draw_norm if norm else draw
-    kwargs = {} if norm else {"dense": False}
-    plot(ax, "random", "random logits $\\Delta z \\sim \\mathcal{N}(0, 1)$", "black", "--", **kwargs)
-    plot(ax, "zero", "zero function $z \\equiv 0$", "grey", "--", **kwargs)
+    plot(ax, "random", "random logits $\\Delta z \\sim \\mathcal{N}(0, 1)$", "black", "--")
+    plot(ax, "zero", "zero function $z \\equiv 0$", "grey", "--")
 
 
 def finish(ax, norm=False, ncol=3):
@@ -423,7 +422,7 @@ plotting.publish(fig, "fig3")
 # mixtures with $q$ modes. **Right:** one mixture ($q = 10$) whose sign is flipped independently at
 # each sample with probability $p_\mathrm{flip}$. Dashed: random logits (black) and the zero function
 # (grey). Solid lines are Eq. 10 averaged over the octave around $n$, Eq. {eq}`eq-window`, with
-# $\pm 1$ standard error over the runs; faint lines are Eq. 10 at every $n$.
+# $\pm 1$ standard error over the runs.
 # ```
 
 # %%
@@ -434,7 +433,36 @@ claims.check("sec4.modes-order", "Sec. 4, Fig. 3 left", "I(n) increases with the
                   "beyond 2 standard errors")
 claims.check("sec4.modes-decreasing", "Sec. 4, Fig. 3 left", "I(n) of a noise-free smooth target decreases",
              measured=min(decrease(name) for name in mode_names), relation=">=", expected=2.0, kind="paper",
-             note="smallest z-score of Ī(early window) − Ī(late window) over q (paired over runs)")
+             note="smallest z-score of Ī(middle window) − Ī(late window) over q (paired over runs)")
+
+# %% [markdown]
+# The mixtures with many modes are not decreasing from the start: their $\mathcal I(n)$ first rises,
+# until the samples are dense enough to see every mode ($n$ of the order of $q$), and falls after;
+# the claim above compares the last three octaves with the three before. Eq. 10 itself, at every
+# $n$, is far noisier than its window average, as the companion figure shows for two targets.
+
+# %%
+fig, axes = plotting.figure(1, width=4.6, height=3.6)
+ax = axes[0, 0]
+for color, name, label in ((plotting.PALETTE[0], "random", "random logits"),
+                           (plotting.PALETTE[1], f"q{cfg.modes[0]}", f"$q = {cfg.modes[0]}$")):
+    c = curve(name)
+    ax.plot(c.sizes[:-1], c.dense, color=color, alpha=0.35, linewidth=0.5, label=f"{label}, Eq. 10 at every $n$")
+    ax.plot(c.window_sizes, c.window.mean, color=color, linewidth=2, label=f"{label}, octave average")
+ax.set_xscale("log")
+ax.set_ylim(0.0, 2.0)
+ax.set_xlabel("samples $n$")
+ax.set_ylabel("data inefficiency $\\mathcal{I}(n)$")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+plotting.publish(fig, "fig3-dense")
+
+# %% [markdown]
+# ```{glue:figure} fig3-dense
+# :name: fig-3-dense
+#
+# Companion figure: Eq. 10 at every $n$ (thin) against its $1/k$-weighted average over the octave
+# around $n$, Eq. {eq}`eq-window` (thick), mean of the runs (profile {glue:md}`profile-03`).
+# ```
 
 # %% [markdown]
 # **The sign flips: which reading?** The paper writes $z_* = s \cdot z_\mathrm{gaussian}(x)$ with
@@ -541,10 +569,10 @@ claims.check("sec4.random-constant", "Sec. 4, Fig. 3", "random logits have I(n) 
 # %%
 alternative = [f"q{q}-15/q" for q in cfg.modes]
 print("σ = 15/q, late Ī:", {name: show(name) for name in alternative})
-print("σ = 15/q, early Ī:", {name: show(name, early) for name in alternative})
+print("σ = 15/q, middle Ī:", {name: show(name, middle) for name in alternative})
 claims.check("sec4.width-rule", "Sec. S4 (our reading)", "with σ = 15/q the largest q no longer gives a decreasing I(n)",
              measured=decrease(alternative[-1]), relation="<", expected=2.0,
-             note=f"z-score of Ī(early) − Ī(late) for q = {cfg.modes[-1]}, σ = 15/q; ≥ 2 would mean decreasing")
+             note=f"z-score of Ī(middle) − Ī(late) for q = {cfg.modes[-1]}, σ = 15/q; ≥ 2 would mean decreasing")
 
 # %% [markdown]
 # ## The reference constants from the kernel
@@ -556,8 +584,8 @@ claims.check("sec4.width-rule", "Sec. S4 (our reading)", "with σ = 15/q the lar
 # %%
 spectrum = runs[0]["eigenvalues"]
 index = torch.arange(1, len(spectrum) + 1, dtype=torch.float64)
-middle = (index >= len(spectrum) / 64) & (index <= len(spectrum) / 4)
-beta_fit = power_law_fit(index[middle], spectrum[middle])
+fit_range = (index >= len(spectrum) / 64) & (index <= len(spectrum) / 4)
+beta_fit = power_law_fit(index[fit_range], spectrum[fit_range])
 beta = -beta_fit.slope
 reference_sets = range(cfg.reference_runs)
 predicted_random = torch.stack([runs[r]["trace_identity"].sqrt() for r in reference_sets])
@@ -572,7 +600,7 @@ print(f"zero function: measured {show('zero')}, from tr Θ⁻¹Σ {windowed_data
 fig, axes = plotting.figure(2, width=4.6, height=3.8)
 ax = axes[0, 0]
 ax.loglog(index, spectrum, color=plotting.PALETTE[0], label="eigenvalues of $\\Theta_N / N$")
-ax.loglog(index[middle], beta_fit(index[middle]), color=plotting.PALETTE[3], linestyle="--",
+ax.loglog(index[fit_range], beta_fit(index[fit_range]), color=plotting.PALETTE[3], linestyle="--",
           label=f"fit: $\\mu_i \\propto i^{{-{beta:.2f}}}$")
 ax.set_xlabel("index $i$")
 ax.set_ylabel("eigenvalue $\\mu_i$")
@@ -617,10 +645,11 @@ claims.check("sec4.zero-trace", "Eq. (eq-expected-norm) (derivation)",
 # %% [markdown]
 # ## The empirical kernel of the width-$m$ student
 #
-# The runs above use the infinite-width kernel. S4.1's student has width $m = 1024$; we repeat the
-# first runs with the empirical kernel $\hat\Theta = \phi(\mathbf X)^\top\phi(\mathbf X)$ of the very
-# network whose initial logits the runs use (`kernel="empirical"`), for a selection of targets,
-# and compare the late-window $\bar{\mathcal I}$ run by run.
+# The runs above use the infinite-width kernel, as the paper did (Sec. S4 computes $\Theta$
+# analytically, for a student of width $m = 1024$). We repeat the first runs with the empirical
+# kernel $\hat\Theta = \phi(\mathbf X)^\top\phi(\mathbf X)$ of the very network whose initial logits
+# they use (`kernel="empirical"`), for a selection of targets, and compare the late-window
+# $\bar{\mathcal I}$ run by run.
 
 # %%
 compared = {"targets": ["zero", f"q{cfg.modes[0]}", f"q{cfg.modes[-1]}", f"epoch{stop}", "smoothing"],
@@ -635,10 +664,72 @@ for name in [*compared["targets"], *compared["deltas"]]:
     kernel_gaps[name] = gap
     print(f"{name:>12}: Ī empirical − analytic = {gap.mean.item():+.3f} ± {gap.sem.item():.3f}")
 worst = max(kernel_gaps, key=lambda k: abs(kernel_gaps[k].mean.item()))
-claims.check("sec4.empirical-kernel", "Sec. S4.1", f"the width-{cfg.width} kernel gives the analytic NTK's I(n)",
-             measured=abs(kernel_gaps[worst].mean.item()), relation="<=", expected=0.0, tolerance=0.05,
-             note=f"largest |Ī(empirical) − Ī(analytic)| over 7 targets ({worst}), late window, "
-                  f"{cfg.empirical_runs} paired runs")
+empirical_claim = claims.check(
+    "sec4.empirical-kernel", "Sec. S4 (analytic Θ for an m = 1024 student)",
+    f"the analytic NTK gives the I(n) of the width-{cfg.width} student", measured=abs(kernel_gaps[worst].mean.item()),
+    relation="<=", expected=0.0, tolerance=0.05, partial_tolerance=0.15, kind="paper",
+    note=f"largest |Ī(empirical) − Ī(analytic)| over 7 targets ({worst}), late window, {cfg.empirical_runs} paired runs")
+plotting.publish_text("empirical-verdict", f"**{empirical_claim.verdict}**: the largest gap is "
+                      f"{kernel_gaps[worst].mean.item():+.2f} ({worst})")
+
+# %% [markdown]
+# Verdict at this profile: {glue:md}`empirical-verdict`. The finite-width kernel makes every target
+# *less* data efficient by a similar amount, so the ordering of the targets survives but the
+# constants do not. Is that width, or a flaw of the empirical kernel? We repeat it at several
+# widths on the first {glue:md}`width-sweep-size` inputs of the same runs, for three logit changes
+# that do not involve the initial logits (random logits, the pure-hard direction, and the $q = 10$
+# mixture by itself), so that only the kernel changes with the width. By the prefix property the
+# analytic reference is the first entries of the runs above.
+
+# %%
+sweep_size = min(cfg.empirical_samples, N)
+plotting.publish_text("width-sweep-size", f"{sweep_size}")
+sweep_names = ["random", "hard", "mixture-alone"]
+width_tasks = [dict(x=tasks[r]["x"][:sweep_size], deltas={k: tasks[r]["deltas"][k][:sweep_size] for k in sweep_names},
+                    init_seed=tasks[r]["init_seed"], depth=cfg.depth, width=w, kernel="empirical",
+                    device=str(cfg.device)) for w in cfg.empirical_widths for r in range(cfg.empirical_runs)]
+width_runs = sweep(weight_change_norm_run, width_tasks, gpu=cfg.device.type == "cuda", progress=False)
+sweep_late = (max(2, sweep_size // 8), sweep_size)
+width_gaps = {}
+for i, w in enumerate(cfg.empirical_widths):
+    chunk = width_runs[i * cfg.empirical_runs:(i + 1) * cfg.empirical_runs]
+    for name in sweep_names:
+        analytic = torch.stack([runs[r]["norms"][name][:sweep_size] for r in range(cfg.empirical_runs)])
+        width_gaps[w, name] = window_difference(stack_runs(chunk, name, normalize=False), analytic, *sweep_late)
+    print(f"m = {w:5d}: Ī empirical − analytic = " + ", ".join(
+        f"{name} {width_gaps[w, name].mean.item():+.3f} ± {width_gaps[w, name].sem.item():.3f}" for name in sweep_names))
+
+fig, axes = plotting.figure(1, width=4.6, height=3.6)
+ax = axes[0, 0]
+widths = torch.tensor(cfg.empirical_widths, dtype=torch.float64)
+for color, name, label in zip(plotting.colors(3), sweep_names,
+                              ["random logits", "pure hard labels", f"mixture $q = {cfg.modes[0]}$"], strict=True):
+    means = torch.tensor([width_gaps[w, name].mean.item() for w in cfg.empirical_widths])
+    sems = torch.tensor([width_gaps[w, name].sem.item() for w in cfg.empirical_widths])
+    ax.errorbar(widths, means, yerr=sems, color=color, marker="o", capsize=3, label=label)
+ax.axhline(0, color="grey", linewidth=0.8)
+ax.set_xscale("log")
+ax.set_xlabel("width $m$ of the student")
+ax.set_ylabel("$\\bar{\\mathcal{I}}$(empirical $\\hat\\Theta$) $-$ $\\bar{\\mathcal{I}}$(analytic $\\Theta$)")
+ax.legend(loc="upper right")
+plotting.publish(fig, "fig3-width")
+
+# %% [markdown]
+# ```{glue:figure} fig3-width
+# :name: fig-3-width
+#
+# Companion figure: how much the data inefficiency of a finite student exceeds the analytic kernel's,
+# over the last three octaves of $n \le$ {glue:md}`width-sweep-size`, against the width (profile
+# {glue:md}`profile-03`; $\pm 1$ standard error over paired runs).
+# ```
+
+# %%
+smallest, largest = cfg.empirical_widths[0], cfg.empirical_widths[-1]
+mean_gap = {w: sum(abs(width_gaps[w, name].mean.item()) for name in sweep_names) / len(sweep_names)
+            for w in cfg.empirical_widths}
+claims.check("sec4.empirical-width", "Sec. S4 (our analysis)", "the empirical kernel's excess I shrinks as m grows",
+             measured=mean_gap[largest] / mean_gap[smallest], relation="<", expected=1.0,
+             note=f"mean |gap| over the three targets at m = {largest} divided by that at m = {smallest}")
 
 # %% [markdown]
 # ## The teacher of Fig. 4
@@ -779,7 +870,7 @@ claims.check("sec4.early-stop", "Sec. 4.1, Fig. 4 middle", "an earlier-stopped t
              note="smallest z-score of Ī(later epoch) − Ī(earlier epoch), late window, paired runs")
 claims.check("sec4.soft-decreasing", "Sec. 4.2, Fig. 4 right", "pure soft distillation (ρ = 1) has a decreasing I(n)",
              measured=decrease(f"epoch{stop}"), relation=">=", expected=2.0, kind="paper",
-             note="z-score of Ī(early window) − Ī(late window)")
+             note="z-score of Ī(middle window) − Ī(late window)")
 claims.check("sec4.hard-half", "Sec. 4.2, Fig. 4 right", "pure hard labels have a constant I(n) ≈ 0.5",
              measured=window("hard").mean.item(), relation="==", expected=0.5, tolerance=0.1, kind="paper",
              expect="reproduced" if cfg.name != "smoke" else None, note="late-window Ī of Δz ∝ 2y_g − 1")

@@ -224,6 +224,9 @@ class DataEfficiency:
     smoothing: float = setting(0.1, low=1e-4, high=1.0, help="label smoothing ε compared with KD")
     window: float = setting(2.0, low=1.1, high=16.0, help="I(n) is averaged over n ∈ [n/√w, n√w] (w = 2: an octave)")
     empirical_runs: int = setting(4, low=2, high=1000, help="runs redone with the empirical kernel of the width-m net")
+    empirical_widths: tuple[int, ...] = setting((256, 1024, 4096), low=8, high=65_536,
+                                                help="widths of the empirical-kernel sweep (random, hard, mixture)")
+    empirical_samples: int = setting(512, low=16, high=2**16, help="inputs of that sweep (a prefix of each run's)")
     reference_runs: int = setting(4, low=2, high=1000, help="runs with the kernel's predictions for the references")
     spectrum: int = setting(1024, low=16, high=2**16, help="samples whose kernel eigenvalues give the spectral rate")
     teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers of Figs. 2, 4, 5")
@@ -231,11 +234,13 @@ class DataEfficiency:
 
 register("03-data-efficiency",
          smoke=DataEfficiency(samples=128, runs=6, modes=(10, 50, 250), flips=(0.0, 0.01, 0.5),
-                              rhos=(0.0, 0.1, 1.0), stops=(3, 15, 63), empirical_runs=2, reference_runs=2,
-                              spectrum=128, teachers=TEACHERS["smoke"]),
+                              rhos=(0.0, 0.1, 1.0), stops=(3, 15, 63), empirical_runs=2, empirical_widths=(256, 1024),
+                              empirical_samples=128, reference_runs=2, spectrum=128, teachers=TEACHERS["smoke"]),
          quick=DataEfficiency(),
          paper=DataEfficiency(samples=2**14, stops=(31, 127, 511, 2047, 8191, 32767), empirical_runs=20,
-                              spectrum=4096, teachers=TEACHERS["paper"]))
+                              empirical_samples=2**14, spectrum=4096, teachers=TEACHERS["paper"]))
+
+
 _RESNETS = ("resnet18", "resnet34", "resnet50")
 
 
