@@ -119,8 +119,11 @@ def jackknife(values: ArrayLike, statistic: Callable[[Tensor], Tensor], dim: int
     runs = values.shape[dim]
     if runs < 2:
         raise ValueError(f"a jackknife needs at least 2 runs along dim {dim}, got {runs}")
-    full = statistic(values)
+    def evaluate(subset: Tensor) -> Tensor:  # a statistic may return a number or a tensor
+        return torch.as_tensor(statistic(subset), dtype=torch.float64, device=values.device)
+
+    full = evaluate(values)
     keep = torch.arange(runs, device=values.device)
-    leave_out = torch.stack([statistic(values.index_select(dim, keep[keep != i])) for i in range(runs)])
+    leave_out = torch.stack([evaluate(values.index_select(dim, keep[keep != i])) for i in range(runs)])
     spread = ((leave_out - leave_out.mean(0)) ** 2).sum(0)
     return MeanEstimate(mean=full, sem=torch.sqrt((runs - 1) / runs * spread), runs=runs)
