@@ -11,7 +11,12 @@ Public API (each function's docstring cites the paper's equation it implements):
   multi-class loss of the practical experiment), ``train_kd`` (the linearized student's training on
   ``train.fit``, the one training loop with checkpoints and resume), ``closed_form_student``,
   ``theta_inner``, ``weight_change_angle``, ``hard_label_derivative``, ``weight_change_norms``,
-  ``data_inefficiency``; ``data`` holds the inputs and Gaussian-mixture teachers of Sec. S4.
+  ``data_inefficiency``, ``expected_squared_norms``, ``windowed_data_inefficiency``; ``data`` holds the
+  inputs and Gaussian-mixture teachers of Sec. S4 (and ``flip_signs``, the label noise of Fig. 3 right);
+  ``efficiency`` runs the data-inefficiency experiments of Sec. 4 (one factorization per run, curves
+  over runs with standard errors); ``label_smoothing_logits`` is Sec. 4's label-smoothing target.
+* ``teachers`` — the trained teachers of Secs. 3–5 (S4.1): ``teachers.get(spec, epoch, cache_dir=...)``
+  trains once through ``train.fit``, keeps the stopping epochs, resumes, and loads afterwards.
 * ``stats`` — power-law fits with standard errors, means over runs; ``images`` and ``resnet`` — the
   CIFAR-10 / digits data and the ResNets of the practical experiment (``resnet`` is imported on use).
 * ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
@@ -21,13 +26,14 @@ executors, the ``kdbook`` command) lives in :mod:`kdlib.book`; nothing here impo
 mathematics needs neither papermill nor jupyter-book nor dask.
 """
 
-from kdlib import data, images, losses, stats, train
+from kdlib import data, efficiency, images, losses, stats, teachers, train
 from kdlib._device import resolve_device
 from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
     effective_logits,
     eq3_residual,
     hard_label_correction,
+    label_smoothing_logits,
     paper_gradient_descent,
     reference_effective_logit,
 )
@@ -36,23 +42,30 @@ from kdlib.nets import NTKMLP, linearize, train_kd
 from kdlib.student import (
     closed_form_student,
     data_inefficiency,
+    expected_squared_norms,
     hard_label_derivative,
     theta_inner,
     weight_change_angle,
     weight_change_norms,
+    windowed_data_inefficiency,
 )
 
 __all__ = [
     "NTKMLP",
     "data",
+    "efficiency",
     "images",
     "losses",
     "stats",
+    "teachers",
     "train",
     "multiclass_kd_loss",
     "resolve_device",
     "closed_form_student",
     "data_inefficiency",
+    "expected_squared_norms",
+    "windowed_data_inefficiency",
+    "label_smoothing_logits",
     "hard_label_derivative",
     "kd_loss",
     "linearize",

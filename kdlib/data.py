@@ -15,8 +15,11 @@ The paper gives the randomization only in words; the choices made here are:
   same rule in d dimensions is σ = 15 / q^{2/d}, which reduces to the paper's in d = 1. In d = 2
   this gives σ = 15/q: q = 10 modes of width 1.5 on inputs of scale 5, each mode visible. The rule
   is a parameter (``width_scale``, ``width_exponent``) so a chapter can use the literal 15/q².
-* the sign-flip task of Fig. 3 right multiplies the whole function by one s ∈ {±1} per
-  realisation with P(s = −1) = p_flip (``flip_probability``).
+* the sign-flip task of Fig. 3 right, z_* = s · z_gaussian(x) with P(s = −1) = p_flip, has two
+  readings: one s for the whole function (``random_gaussian_mixture(flip_probability=)``) or an
+  independent s for every sample, i.e. label noise (:func:`flip_signs`). The first leaves the
+  distribution of the student's weight change unchanged (the initial logits are symmetric in
+  sign), so only the second can make the task harder; the data-efficiency chapter computes both.
 
 Everything is seeded through a ``torch.Generator``; values are float64 unless asked otherwise.
 """
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["INPUT_SCALE", "gaussian_inputs", "GaussianMixture", "random_gaussian_mixture"]
+__all__ = ["INPUT_SCALE", "gaussian_inputs", "GaussianMixture", "random_gaussian_mixture", "flip_signs"]
 
 INPUT_SCALE = 5.0  # x ~ N(0, 5² I), Sec. S4
 
@@ -124,7 +127,8 @@ def random_gaussian_mixture(
         center_scale: σ_p, the standard deviation of the centres.
         width_scale, width_exponent: σ = width_scale / q^{width_exponent}; the exponent defaults
             to 2/d (the paper's 15/q² in d = 1, see the module docstring).
-        flip_probability: P(s = −1) for the overall sign (Fig. 3 right), in [0, 1].
+        flip_probability: P(s = −1) for the overall sign, one s for the whole function, in [0, 1].
+            (The per-sample reading of Fig. 3 right is :func:`flip_signs`.)
         generator: CPU generator; the same seed gives the same function.
     Returns:
         :class:`GaussianMixture` with float64 parameters on the CPU.
@@ -146,3 +150,28 @@ def random_gaussian_mixture(
     widths = sigma * (0.5 + torch.rand(q, generator=generator, dtype=torch.float64))
     flipped = torch.rand((), generator=generator, dtype=torch.float64).item() < flip_probability
     return GaussianMixture(amplitudes=amplitudes, centers=centers, widths=widths, sign=-1.0 if flipped else 1.0)
+
+
+def flip_signs(
+    values: Tensor, flip_probability: float, *, generator: torch.Generator | None = None
+) -> Tensor:
+    """Label noise by sign flips: s_i · z_i with independent s_i ∈ {±1}, P(s_i = −1) = p_flip.
+
+    The per-sample reading of Fig. 3 right (z_* = s · z_gaussian(x), one s per training sample):
+    E[s_i z_i] = (1 − 2p) z_i and Var[s_i z_i] = 4p(1 − p) z_i², so p = 1/2 keeps only the
+    magnitude |z_i| and makes the sign a fair coin, "a completely random sign".
+
+    Args:
+        values: (..., n) target values z(x_i).
+        flip_probability: p_flip in [0, 1].
+        generator: CPU generator; the flips are drawn on the CPU (device-independent) and moved.
+    Returns:
+        tensor like ``values`` with each entry's sign flipped independently with probability p_flip.
+    """
+    if not isinstance(values, Tensor):
+        raise ValueError(f"values must be a tensor, got {type(values).__name__}")
+    if not (isinstance(flip_probability, int | float) and 0.0 <= flip_probability <= 1.0):
+        raise ValueError(f"flip_probability must be in [0, 1], got {flip_probability!r}")
+    draws = torch.rand(values.shape, generator=generator, dtype=torch.float64)
+    signs = torch.where(draws < flip_probability, -1.0, 1.0).to(dtype=values.dtype, device=values.device)
+    return signs * values

@@ -22,6 +22,7 @@ from kdlib._validate import ArrayLike, as_float64, check_labels, check_range, fi
 
 __all__ = [
     "effective_logits", "hard_label_correction", "paper_gradient_descent", "eq3_residual", "reference_effective_logit",
+    "label_smoothing_logits",
 ]
 
 _LOG2 = math.log(2.0)
@@ -197,6 +198,33 @@ def hard_label_correction(z_t: ArrayLike, y_g: ArrayLike, T: ArrayLike) -> Tenso
     sign = 2.0 * y_g_ - 1.0
     log_magnitude = _log_sigmoid(-sign * z_t_) - _log_sigmoid(z_t_ / T_) - _log_sigmoid(-z_t_ / T_)
     return sign * T_**2 * torch.exp(log_magnitude)
+
+
+def label_smoothing_logits(y_g: ArrayLike, epsilon: ArrayLike) -> Tensor:
+    """Converged logit of label smoothing with K = 2 classes: z_LS = a · sgn(y_g), a = log(2/ε − 1) (Sec. 4).
+
+    Label smoothing trains on the cross-entropy with the softened target y_LS = ε/K + (1 − ε) y_g.
+    For K = 2 a wide student minimises each sample's H(y_LS, σ(z)) separately, at σ(z) = y_LS, so
+    z = log(y_LS / (1 − y_LS)) = ±log((1 − ε/2)/(ε/2)) = ±log(2/ε − 1), the sign that of the label.
+    It is also Eq. 3 with an uninformative teacher: with z_t = 0 and T = 1 the closed form
+    σ(ẑ) = ρσ(0) + (1 − ρ)y_g = ρ/2 + (1 − ρ)y_g is y_LS with ε = ρ (``effective_logits(0, y_g, ε, 1)``).
+
+    Args:
+        y_g: hard labels, each 0 or 1.
+        epsilon: smoothing ε in (0, 1]; ε = 1 gives the uniform target and z = 0, ε → 0 gives ±inf.
+    Returns:
+        float64 tensor of the broadcast shape, on the device of the first tensor argument.
+    Raises:
+        ValueError: a label other than 0 or 1, or ε outside (0, 1].
+    """
+    device = first_device(y_g, epsilon)
+    labels = as_float64("y_g", y_g, device)
+    eps = as_float64("epsilon", epsilon, device)
+    check_labels("y_g", labels)
+    check_range("epsilon", eps, low=0.0, high=1.0, low_open=True, allowed="a smoothing in (0, 1]")
+    labels, eps = torch.broadcast_tensors(labels, eps)
+    # log(2/ε − 1) = log(2 − ε) − log ε, accurate for ε near 1 and near 0
+    return (2.0 * labels - 1.0) * (torch.log(2.0 - eps) - torch.log(eps))
 
 
 def paper_gradient_descent(

@@ -34,7 +34,9 @@ __all__ = [
     "weight_change_angle",
     "hard_label_derivative",
     "weight_change_norms",
+    "expected_squared_norms",
     "data_inefficiency",
+    "windowed_data_inefficiency",
 ]
 
 
@@ -255,6 +257,48 @@ def weight_change_norms(kernel: ArrayLike, delta_z: ArrayLike, *, jitter: float 
     return torch.cumsum(whitened.square(), dim=-1).sqrt()
 
 
+def expected_squared_norms(
+    kernel: ArrayLike, covariance: ArrayLike | None = None, *, jitter: float = 0.0
+) -> Tensor:
+    """E‖Δŵ_n‖₂² = tr(Θ_n⁻¹ C_n) for Gaussian logit changes Δz ~ N(0, C), for every prefix n.
+
+    The expectation of the quadratic form Δz_nᵀΘ_n⁻¹Δz_n over Δz ~ N(0, C) is tr(Θ_n⁻¹C_n). With the
+    Cholesky factor Θ = LLᵀ, the matrix M = L⁻¹ C L⁻ᵀ has as its leading n × n block
+    L_n⁻¹ C_n L_n⁻ᵀ (L⁻¹ is lower triangular, so rows ≤ n of L⁻¹ only touch the first n samples),
+    whose trace is tr(Θ_n⁻¹C_n); so all N traces are the cumulative sums of diag M. C need only be
+    positive semi-definite (it is never factored). Two references of Fig. 3 are of this form:
+    random logits Δz ~ N(0, I) (``covariance=None``: tr Θ_n⁻¹, the squared row norms of L⁻¹ summed)
+    and the zero function Δz = −f(X; w₀), whose initial logits are, at infinite width, a Gaussian
+    process with the NNGP kernel (``covariance=nngp_kernel(x, ...)``).
+
+    Cost: one factorization and two triangular solves with N right-hand sides, O(N³) in all.
+
+    Args:
+        kernel: (..., N, N) positive-definite Θ_N.
+        covariance: (..., N, N) covariance C of Δz, or None for the identity.
+        jitter: added to Θ's diagonal before factoring (see :func:`cholesky_factor`).
+    Returns:
+        (..., N) float64 tensor; entry n − 1 is tr(Θ_n⁻¹C_n).
+    """
+    device = first_device(kernel, covariance)
+    theta = _kernel(kernel, device)
+    factor = cholesky_factor(theta, jitter=jitter)
+    size = theta.shape[-1]
+    if covariance is None:
+        identity = torch.eye(size, dtype=theta.dtype, device=theta.device)
+        inverse = torch.linalg.solve_triangular(factor, identity, upper=False)
+        diagonal = inverse.square().sum(-1)
+    else:
+        cov = as_float64("covariance", covariance, theta.device)
+        if cov.shape[-2:] != (size, size):
+            raise ValueError(f"covariance must have shape (..., {size}, {size}) to match the kernel, "
+                             f"got {tuple(cov.shape)}")
+        left = torch.linalg.solve_triangular(factor, cov, upper=False)  # L⁻¹C
+        whitened = torch.linalg.solve_triangular(factor, left.mT, upper=False)  # L⁻¹(L⁻¹C)ᵀ = L⁻¹CL⁻ᵀ
+        diagonal = whitened.diagonal(dim1=-2, dim2=-1)
+    return torch.cumsum(diagonal, dim=-1)
+
+
 def data_inefficiency(norms: ArrayLike) -> Tensor:
     """Data inefficiency I(n) = n [ln E‖Δŵ_{n+1}‖₂ − ln E‖Δŵ_n‖₂] (Definition 1, Eq. 10).
 
@@ -282,3 +326,46 @@ def data_inefficiency(norms: ArrayLike) -> Tensor:
     log_mean = torch.log(mean)
     n = torch.arange(1, values.shape[-1], dtype=torch.float64, device=values.device)
     return n * torch.diff(log_mean, dim=-1)
+
+
+def windowed_data_inefficiency(norms: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> Tensor:
+    """Eq. 10 averaged over n ∈ [lower, upper) with weights 1/n: a smoothed I(n) with the same meaning.
+
+    Because n · I(n) telescopes, Σ_{k=a}^{b−1} I(k)/k = ln E‖Δŵ_b‖ − ln E‖Δŵ_a‖ exactly, so the
+    1/k-weighted mean of Eq. 10 over the window is
+
+        Ī(a, b) = (ln E‖Δŵ_b‖ − ln E‖Δŵ_a‖) / Σ_{k=a}^{b−1} 1/k,
+
+    the log–log secant slope up to Σ 1/k ≈ ln(b/a). Single values of Eq. 10 are noisy (one new
+    sample changes the norm by one whitened component, a χ²-like draw); the window averages
+    ln(b/a) / ln(1 + 1/n) of them, while a constant or a power law passes through unchanged
+    (a norm ∝ n^γ gives Ī → γ like I(n) does).
+
+    Args:
+        norms: (runs, ..., N) or (N,) norms ‖Δŵ_n‖ for n = 1 … N (the mean is over the first dimension).
+        lower, upper: window ends a < b, integers in [1, N] (broadcast together; tensors or numbers).
+    Returns:
+        float64 tensor of shape (..., *broadcast(lower, upper).shape).
+    Raises:
+        ValueError: bad windows, or norms as :func:`data_inefficiency` rejects them.
+    """
+    values = as_float64("norms", norms)
+    if values.ndim < 1 or values.shape[-1] < 2:
+        raise ValueError(f"norms must have shape (runs, ..., N) with N ≥ 2, got {tuple(values.shape)}")
+    if not torch.isfinite(values).all() or bool((values < 0).any()):
+        raise ValueError("norms must be finite and ≥ 0 (they are Euclidean norms)")
+    size = values.shape[-1]
+    a, b = torch.broadcast_tensors(torch.as_tensor(lower), torch.as_tensor(upper))
+    if a.is_floating_point() or b.is_floating_point():
+        raise ValueError("lower and upper must be integers (sample sizes)")
+    if bool((a < 1).any()) or bool((b > size).any()) or bool((a >= b).any()):
+        raise ValueError(f"windows must satisfy 1 ≤ lower < upper ≤ N = {size}")
+    mean = values.mean(0) if values.ndim > 1 else values
+    if bool((mean == 0).any()):
+        raise ValueError("a mean norm E‖Δŵ_n‖ is zero; its logarithm, and so I(n), is undefined")
+    log_mean = torch.log(mean)
+    harmonic = torch.cat([torch.zeros(1, dtype=torch.float64),
+                          torch.cumsum(1.0 / torch.arange(1, size + 1, dtype=torch.float64), 0)])
+    a_, b_ = a.to(values.device).long(), b.to(values.device).long()
+    rise = log_mean[..., b_ - 1] - log_mean[..., a_ - 1]
+    return rise / (harmonic.to(values.device)[b_ - 1] - harmonic.to(values.device)[a_ - 1])

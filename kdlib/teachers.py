@@ -64,6 +64,11 @@ _DONE = "done.json"
 _LOCK = ".lock"
 
 
+def _meta(help: str, low: float | None = None, high: float | None = None) -> dict[str, Any]:
+    """Field metadata read by the book's settings (``kdbook list``, ``-p`` range checks); plain data."""
+    return {"help": help, "low": low, "high": high}
+
+
 def _int(owner: str, name: str, value: Any, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ValueError(f"{owner}: {name} must be an integer ≥ {low}, got {value!r}")
@@ -85,10 +90,10 @@ class GroundTruthSpec:
     f_g, so ``amplitude`` changes f_g's scale (the plots) and not the task.
     """
 
-    modes: int
-    amplitude: float
-    width_scale: float
-    seed: int
+    modes: int = field(metadata=_meta("number of Gaussian modes q", 1, 10_000))
+    amplitude: float = field(metadata=_meta("typical |A_j| (scales f_g, not its sign)", 1e-6, 1e6))
+    width_scale: float = field(metadata=_meta("σ = width_scale / q^(2/d) (the paper's 15)", 1e-6, 1e6))
+    seed: int = field(metadata=_meta("seed of the mixture's random draws", 0, 2**62))
 
     def __post_init__(self) -> None:
         _int("GroundTruthSpec", "modes", self.modes, 1)
@@ -128,17 +133,18 @@ class TeacherSpec:
         test_samples: inputs of the test error recorded at every kept epoch (for :func:`history`).
     """
 
-    name: str
-    width: int
-    depth: int
-    lr: float
-    batch_size: int
-    steps_per_epoch: int
-    epochs: int
-    keep_epochs: tuple[int, ...]
+    name: str = field(metadata=_meta("label of the teacher (its folder starts with it)"))
+    width: int = field(metadata=_meta("hidden width m", 1, 65_536))
+    depth: int = field(metadata=_meta("hidden layers L", 1, 64))
+    lr: float = field(metadata=_meta("Adam's learning rate η", 1e-9, 10.0))
+    batch_size: int = field(metadata=_meta("fresh inputs per step", 1, 2**22))
+    steps_per_epoch: int = field(metadata=_meta("steps per epoch (1: an epoch is one fresh batch)", 1, 10**6))
+    epochs: int = field(metadata=_meta("epochs trained", 0, 10**8))
+    keep_epochs: tuple[int, ...] = field(metadata=_meta("epochs whose weights are kept (stopping epochs)", 0, 10**8))
     labels: GroundTruthSpec | ParentLabels = field(metadata={"derived": True, "help": "set by the enclosing settings"})
-    seed: int
-    test_samples: int = 2**14
+    seed: int = field(metadata=_meta("seeds the initial weights (2·seed) and the inputs (2·seed + 1)", 0, 2**40))
+    test_samples: int = field(default=2**14, metadata=_meta("test inputs of the error recorded at kept epochs",
+                                                            1, 2**24))
 
     def __post_init__(self) -> None:
         owner = f"TeacherSpec {self.name!r}"
@@ -438,7 +444,10 @@ def get(
     if not (folder / _DONE).is_file():
         if isinstance(spec.labels, ParentLabels):  # outside this folder's lock: the parent has its own
             get(spec.labels.teacher, spec.labels.epoch, cache_dir=cache, device=target, progress=progress)
-        with _locked(folder):
+        # fit restores the global generators' states when it resumes: keep the caller's untouched, so
+        # that what a chapter draws after get() does not depend on whether the teacher was cached
+        cuda = [target.index or 0] if target.type == "cuda" else []
+        with _locked(folder), torch.random.fork_rng(devices=cuda):
             if not (folder / _DONE).is_file():
                 _train(spec, folder, cache, target, progress, list(_callbacks or ()))
     model = _network(spec, target)

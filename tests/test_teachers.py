@@ -94,7 +94,10 @@ def test_resuming_after_a_kill_gives_the_same_teacher(tmp_path):
         teachers.get(spec, 12, cache_dir=tmp_path / "killed", device="cpu", _callbacks=[(7, kill)])
     folder = teachers.teacher_dir(spec, tmp_path / "killed")
     assert latest_checkpoint(folder) is not None and not teachers.is_trained(spec, cache_dir=tmp_path / "killed")
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
     resumed = teachers.get(spec, 12, cache_dir=tmp_path / "killed", device="cpu")
+    assert torch.equal(torch.get_rng_state(), before)  # the resume did not reset the caller's generator
     assert teachers.history(spec, cache_dir=tmp_path / "killed")["resumed_from"] == 6  # the epoch before the kill
     whole = teachers.get(spec, 12, cache_dir=tmp_path / "whole", device="cpu")
     assert same_weights(resumed, whole)

@@ -135,7 +135,7 @@ def _teacher_specs(*, width: int, depth: int, batch: int, fig2_epochs: int, fig2
 _SIZES = {
     "smoke": dict(width=32, depth=2, batch=256, fig2_epochs=64, fig2_lr=1e-2, fig4_epochs=64, fig4_lr=1e-2,
                   fig5_epochs=40, fig5_lr=3e-3, fig5_stop=19),
-    "quick": dict(width=128, depth=4, batch=1024, fig2_epochs=1024, fig2_lr=2e-3, fig4_epochs=2048, fig4_lr=1e-2,
+    "quick": dict(width=128, depth=4, batch=1024, fig2_epochs=1024, fig2_lr=2e-3, fig4_epochs=1024, fig4_lr=1e-2,
                   fig5_epochs=1280, fig5_lr=8e-4, fig5_stop=639),
     "paper": dict(width=1024, depth=5, batch=4096, fig2_epochs=16384, fig2_lr=5e-4, fig4_epochs=32768, fig4_lr=1e-2,
                   fig5_epochs=10240, fig5_lr=1e-4, fig5_stop=5113),
@@ -200,6 +200,42 @@ class TeacherChapter:
 
 register("s4-teachers", smoke=TeacherChapter(teachers=TEACHERS["smoke"], test_samples=2**12, grid=41),
          quick=TeacherChapter(), paper=TeacherChapter(teachers=TEACHERS["paper"], grid=401))
+
+
+@dataclass(frozen=True)
+class DataEfficiency:
+    """Section 4: data inefficiency I(n), Figs. 3, 4, S2, S4, S5 (chapter 03-data-efficiency)."""
+
+    samples: int = setting(1024, low=16, high=2**16, help="N: training inputs per run; every n ≤ N is one prefix")
+    runs: int = setting(20, low=3, high=1000, help="independent runs (inputs, initialization, targets) per curve")
+    depth: int = setting(5, low=1, high=20, help="hidden layers L of the student (S4.1: 5)")
+    width: int = setting(1024, low=8, high=65_536, help="width m of the initialized student (S4.1: 1024)")
+    modes: tuple[int, ...] = setting((10, 25, 50, 100, 250), low=1, high=10_000, help="mode counts q of Fig. 3 left")
+    width_scale: float = setting(15.0**0.5, low=1e-3, high=1e3, help="mode width σ = width_scale / q^width_exponent")
+    width_exponent: float = setting(0.5, low=0.0, high=4.0, help="see width_scale (σ² = 15/q: scale √15, exponent 1/2)")
+    flip_modes: int = setting(10, low=1, high=10_000, help="q of the sign-flip task of Fig. 3 right")
+    flips: tuple[float, ...] = setting((0.0, 0.001, 0.01, 0.1, 0.5), low=0.0, high=0.5,
+                                       help="flip probabilities p_flip of Fig. 3 right")
+    temperature: float = setting(10.0, low=1.0, high=100.0, help="T of Fig. 4's effective logits (S4.1's students)")
+    rhos: tuple[float, ...] = setting((0.0, 0.01, 0.1, 0.5, 0.9, 1.0), low=0.0, high=1.0,
+                                      help="soft ratios of Fig. 4 right (0: pure hard labels)")
+    stops: tuple[int, ...] = setting((3, 15, 63, 127, 511, 2047), low=0, high=10**7,
+                                     help="stopping epochs of the Fig. 4 teacher in Fig. 4 middle")
+    smoothing: float = setting(0.1, low=1e-4, high=1.0, help="label smoothing ε compared with KD")
+    window: float = setting(2.0, low=1.1, high=16.0, help="I(n) is averaged over n ∈ [n/√w, n√w] (w = 2: an octave)")
+    empirical_runs: int = setting(4, low=2, high=1000, help="runs redone with the empirical kernel of the width-m net")
+    reference_runs: int = setting(4, low=2, high=1000, help="runs with the kernel's predictions for the references")
+    spectrum: int = setting(1024, low=16, high=2**16, help="samples whose kernel eigenvalues give the spectral rate")
+    teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers of Figs. 2, 4, 5")
+
+
+register("03-data-efficiency",
+         smoke=DataEfficiency(samples=128, runs=6, modes=(10, 50, 250), flips=(0.0, 0.01, 0.5),
+                              rhos=(0.0, 0.1, 1.0), stops=(3, 15, 63), empirical_runs=2, reference_runs=2,
+                              spectrum=128, teachers=TEACHERS["smoke"]),
+         quick=DataEfficiency(),
+         paper=DataEfficiency(samples=2**14, stops=(31, 127, 511, 2047, 8191, 32767), empirical_runs=20,
+                              spectrum=4096, teachers=TEACHERS["paper"]))
 
 
 @dataclass(frozen=True)
