@@ -202,8 +202,10 @@ def test_trained_students_fit_and_their_closed_forms_match_a_hand_computation():
     truth = random_gaussian_mixture(3, amplitude=2.0, generator=generator)
     y, y_test = (truth(x) > 0).double(), (truth(x_test) > 0).double()
     z_t = 2.0 * truth(x)
+    before = torch.get_num_threads()
     out = trained_student_run(x, x_test, y, y_test, z_t, rhos=[0.5, 1.0], T=2.0, depth=2, width=32,
-                              student_seed=3, steps=150, lr=0.1)
+                              student_seed=3, steps=150, lr=0.1, threads=1)
+    assert torch.get_num_threads() == before  # the thread setting is restored
     assert set(out) == {"trained_errors", "empirical_errors", "analytic_errors", "logit_gaps"}
     assert all(value.shape == (2,) for value in out.values())
     assert float(out["logit_gaps"].max()) < 0.1  # from about 2 at initialization
