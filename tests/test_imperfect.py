@@ -10,6 +10,7 @@ import torch
 from kdlib import NTKMLP, effective_logits, empirical_ntk, hard_label_correction, ntk_kernel
 from kdlib.data import gaussian_inputs, random_gaussian_mixture
 from kdlib.imperfect import (
+    LinearizedMLP,
     ground_truth_cosine,
     hard_label_geometry,
     imperfect_teacher_run,
@@ -19,6 +20,7 @@ from kdlib.imperfect import (
     trained_student_run,
     whiten,
 )
+from kdlib.nets import linearize
 from kdlib.student import cholesky_factor, hard_label_derivative
 
 
@@ -200,8 +202,10 @@ def test_trained_students_fit_and_their_closed_forms_match_a_hand_computation():
     truth = random_gaussian_mixture(3, amplitude=2.0, generator=generator)
     y, y_test = (truth(x) > 0).double(), (truth(x_test) > 0).double()
     z_t = 2.0 * truth(x)
+    before = torch.get_num_threads()
     out = trained_student_run(x, x_test, y, y_test, z_t, rhos=[0.5, 1.0], T=2.0, depth=2, width=32,
-                              student_seed=3, steps=150, lr=0.1)
+                              student_seed=3, steps=150, lr=0.1, threads=1)
+    assert torch.get_num_threads() == before  # the thread setting is restored
     assert set(out) == {"trained_errors", "empirical_errors", "analytic_errors", "logit_gaps"}
     assert all(value.shape == (2,) for value in out.values())
     assert float(out["logit_gaps"].max()) < 0.1  # from about 2 at initialization
@@ -213,3 +217,28 @@ def test_trained_students_fit_and_their_closed_forms_match_a_hand_computation():
         logits = z0_test + cross @ torch.linalg.solve(kernel, effective_logits(z_t, y, rho, 2.0) - z0)
         expected = ((logits > 0).double() != y_test).double().mean().item()
         assert out["empirical_errors"][k].item() == pytest.approx(expected)
+
+
+def test_linearized_mlp_is_the_jvp_linearization():
+    # Same initial network, same random Δw: outputs and gradients with respect to Δw must agree with
+    # kdlib.nets.linearize (torch.func.jvp), in float64 to rounding.
+    network = NTKMLP(2, 3, 24, generator=torch.Generator().manual_seed(23), dtype=torch.float64)
+    fast, reference = LinearizedMLP(network), linearize(network)
+    generator = torch.Generator().manual_seed(24)
+    changes = [0.1 * torch.randn(p.shape, generator=generator, dtype=torch.float64) for p in network.parameters()]
+    with torch.no_grad():
+        for layer in range(fast.layers):
+            getattr(fast, f"dw_{layer}").copy_(changes[layer])  # NTKMLP lists its weights, then its biases
+            getattr(fast, f"db_{layer}").copy_(changes[fast.layers + layer])
+        reference.set_weight_change(torch.cat([c.reshape(-1) for c in changes]))
+    x = gaussian_inputs(17, generator=generator)
+    out_fast, out_reference = fast(x), reference(x)
+    torch.testing.assert_close(out_fast, out_reference, rtol=1e-12, atol=1e-12)
+    out_fast.square().sum().backward()
+    out_reference.square().sum().backward()
+    order = [f"dw_{k}" for k in range(fast.layers)] + [f"db_{k}" for k in range(fast.layers)]
+    fast_grads = torch.cat([getattr(fast, name).grad.reshape(-1) for name in order])
+    reference_grads = torch.cat([p.grad.reshape(-1) for p in reference.parameters()])
+    torch.testing.assert_close(fast_grads, reference_grads, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():  # at Δw = 0 it is the network itself
+        torch.testing.assert_close(LinearizedMLP(network)(x), network(x), rtol=0, atol=0)

@@ -13,7 +13,7 @@ from typing import Any
 from kdlib.teachers import GroundTruthSpec, ParentLabels, TeacherSpec
 
 __all__ = ["PROFILES", "CHAPTERS", "setting", "register", "EffectiveStudent", "NTKRegime", "LinearizedTraining",
-           "Teachers", "TEACHERS", "TeacherChapter", "DataEfficiency", "PracticalKD"]
+           "Teachers", "TEACHERS", "TeacherChapter", "DataEfficiency", "PracticalKD", "ImperfectTeacher"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -287,3 +287,42 @@ register("05-practical-kd",
                            teacher_epochs=60, epochs=30, min_steps=1000, batch_size=512, lr=0.4,
                            rhos=(0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0), sample_sizes=(3125, 6250, 12500, 25000),
                            seeds=5, compile=True, cpu_threads=0, bench_batch=512))
+
+
+@dataclass(frozen=True)
+class ImperfectTeacher:
+    """Section 5: Theorem 2 and Fig. 5 middle and right (chapter 04-imperfect-teacher)."""
+
+    teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers (Fig. 5's teacher)")
+    temperature: float = setting(10.0, low=0.1, high=100.0, help="T of Eq. 2 (S4.1's students use T = 10)")
+    student_depth: int = setting(3, low=1, high=20, help="hidden layers L of the student (S4.1: 3)")
+    student_width: int = setting(512, low=1, high=65_536,
+                                 help="width m of the student network whose initial logits z₀ enter Eq. 4")
+    sizes: tuple[int, ...] = setting((64, 256, 1024), low=2, high=2**17,
+                                     help="sample sizes n of Fig. 5 right; the largest is Fig. 5 middle's")
+    test_samples: int = setting(2048, low=64, high=2**20, help="test inputs per draw for the test errors")
+    seeds: int = setting(4, low=2, high=1000, help="draws of (training and test inputs, student initialization)")
+    rhos: tuple[float, ...] = setting((0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95,
+                                       0.98, 1.0), low=1e-6, high=1.0, help="soft ratios of Fig. 5 middle")
+    fd_sizes: tuple[int, ...] = setting((16, 64, 256), low=2, high=2**15,
+                                        help="sample sizes of the finite-difference check of Theorem 2")
+    fd_step: float = setting(1e-6, low=1e-12, high=1e-2, help="step in 1 − ρ of that finite difference")
+    trained_size: int = setting(128, low=2, high=2**17, help="training points of the trained students")
+    trained_width: int = setting(256, low=1, high=65_536, help="width of the trained (linearized) students")
+    trained_steps: int = setting(1000, low=1, high=10**7, help="Adam steps of each trained student")
+    trained_lr: float = setting(0.01, low=1e-8, high=10.0, help="Adam's learning rate (S4.1's students: 0.01)")
+    trained_batch: int = setting(512, low=1, high=2**17, help="batch size (S4.1: 512; full batch when n is smaller)")
+    trained_rhos: tuple[float, ...] = setting((0.2, 0.6, 1.0), low=1e-3, high=1.0,
+                                              help="soft ratios of the trained students")
+    trained_seeds: int = setting(2, low=1, high=100, help="draws of the trained students")
+
+
+register("04-imperfect-teacher",
+         smoke=ImperfectTeacher(teachers=TEACHERS["smoke"], student_width=128, sizes=(32, 128), test_samples=512,
+                                seeds=3, rhos=(0.05, 0.2, 0.5, 0.8, 0.95, 1.0), fd_sizes=(16, 64), trained_size=32,
+                                trained_width=64, trained_steps=200, trained_rhos=(0.5, 1.0)),
+         quick=ImperfectTeacher(),
+         paper=ImperfectTeacher(teachers=TEACHERS["paper"], student_width=2048, sizes=(1024, 4096, 16384),
+                                test_samples=16384, seeds=8, fd_sizes=(64, 1024, 4096), trained_size=16384,
+                                trained_width=2048, trained_steps=32_000,
+                                trained_rhos=(0.1, 0.3, 0.5, 0.7, 0.9, 1.0), trained_seeds=3))
