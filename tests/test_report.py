@@ -82,7 +82,7 @@ def test_claim_anchors_are_unique_per_chapter_and_valid_html_ids():
 
 def test_table_cells_escape_pipes_so_rows_keep_their_columns():
     row = claims.markdown_table([CLAIMS[0]]).splitlines()[-1]
-    assert row.count("|") - row.count("\\|") == 7  # six columns
+    assert row.count("|") - row.count("\\|") == 8  # seven columns
 
 
 def test_scorecard_links_every_claim_and_counts_verdicts(tiny_book):
