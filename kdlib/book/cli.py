@@ -2,7 +2,7 @@
 
     kdbook run [NOTEBOOK ...] --profile smoke|quick|paper [-p NAME VALUE ...] [--device auto|cpu|cuda]
                [--scheduler tcp://host:port | --cluster local|slurm] [--workers N] [--cluster-config FILE]
-    kdbook build [--no-strict]
+    kdbook build [--no-strict] [--publish-failed]
     kdbook cache info|clear [--notebooks | --results]
     kdbook claims
     kdbook list
@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build the HTML book from executed notebooks")
     build.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    build.add_argument("--publish-failed", action="store_true",
+                       help="build even when a chapter failed (marked FAILED on its page, scorecard and status)")
 
     commands.add_parser("claims", help="print every claim's verdict from the executed notebooks")
     commands.add_parser("list", help="list chapters and their settings per profile")
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "cache":
             _cache(root, args)
         elif args.command == "build":
-            index = book.build_book(root, strict=not args.no_strict)
+            index = book.build_book(root, strict=not args.no_strict, publish_failed=args.publish_failed)
             print(f"[kdbook] book built: open file://{index}")
         elif args.command == "claims":
 
@@ -119,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             if not any(chapter.claims for chapter in found):
                 raise book.BookError("no executed notebooks with claims; run `kdbook run` first")
             print(report.claims_text(root, found))  # the scorecard page's table, in the terminal
-            if any(not claim.ok and claim.kind == "check" for chapter in found for claim in chapter.claims):
+            if any(chapter.failed for chapter in found) or any(
+                    not claim.ok and claim.kind == "check" for chapter in found for claim in chapter.claims):
                 return 1
         elif args.command == "list":
             _list(root)
