@@ -46,6 +46,10 @@ _BLOCK_ENTRIES = 1 << 18
 # accurate: its rounding (≈ d·ε·r) moves the angle by ≈ d·ε/√(2·1e-3) ≈ 22·d·ε.
 _REFINE_BELOW = 1e-3
 _PAIR_CHUNK = 1 << 15  # flagged pairs refined together (memory O(chunk · d))
+# Explicit differences cost O(d) per pair; when more than this fraction of a block is flagged (inputs
+# crowded in a narrow cone, e.g. a large common offset), one more matrix product is cheaper: the gaps
+# then come from unit vectors centred on the inputs' mean direction (``_Centred``).
+_CENTRED_ABOVE = 1 / 16
 
 # Wide enough for any use; the limits keep the units of _Units (which move by σ_W²/2 per layer) in range.
 _SIGMA_W_RANGE = (1e-100, 1e100)
@@ -229,6 +233,10 @@ class _Rows:
         self.norms = (self.x * self.x).sum(1).sqrt()
         self.exponents = exponents
 
+    def units(self) -> Tensor:
+        """Rows divided by their norms (zero rows stay zero)."""
+        return self.x / torch.where(self.norms > 0, self.norms, 1.0)[:, None]
+
     def recurse(self, units: _Units) -> None:
         self.qs, self.diag_ntk = _diagonal_recursion(self.q, units)
         self.roots = [v.sqrt() for v in self.qs]  # √Σ^l(x, x), l = 1 … L+1, in the units of layer l
@@ -276,6 +284,56 @@ def _refine_first_layer(
         same = (difference == 0).all(1)
         equal.append(torch.stack([gi[same], gj[same]], 1))
     return torch.cat(equal)
+
+
+class _Centred:
+    """Unit rows minus the inputs' mean direction m: |x̂ − x̂'|² = |δ|² + |δ'|² − 2 δ·δ' with δ = x̂ − m.
+
+    Formed by a matrix product, this is rounded by ~ε(|δ|² + |δ'|²) instead of the ~ε of 2 − 2 x̂·x̂',
+    so it is accurate for pairs that are close to each other *relative to their distance from m*: all
+    but a few pairs when the inputs crowd around one direction.
+    """
+
+    def __init__(self, rows1: _Rows, rows2: _Rows) -> None:
+        units1 = rows1.units()
+        units2 = units1 if rows2 is rows1 else rows2.units()
+        total = units1.sum(0) + (0 if rows2 is rows1 else units2.sum(0))
+        length = torch.linalg.vector_norm(total)
+        mean = total / length if bool(length > 0) else torch.zeros_like(total)
+        self.delta1 = units1 - mean
+        self.delta2 = self.delta1 if rows2 is rows1 else units2 - mean
+        self.spread1 = (self.delta1 * self.delta1).sum(1)
+        self.spread2 = self.spread1 if rows2 is rows1 else (self.delta2 * self.delta2).sum(1)
+
+
+def _refine_centred(
+    c: Tensor, g: Tensor, t: Tensor, r: Tensor, scratch: Tensor, flat: Tensor, start: int, first: int,
+    rows1: _Rows, rows2: _Rows, centred: _Centred, sigma_w: float,
+) -> Tensor:
+    """Refine the flagged near-parallel pairs of a block from the centred product; return those left over.
+
+    The gap is r − Σ¹ = αb(n − n')²/(r + αnn' + b) + αnn' |x̂ − x̂'|²/2 as in :func:`_refine_first_layer`,
+    with |x̂ − x̂'|² from :class:`_Centred`, trusted where it exceeds ``_REFINE_BELOW`` (|δ|² + |δ'|²) —
+    the same margin over its rounding as the first test has over the Gram matrix's. Σ¹ = r − gap is
+    then exact to rounding (the gap is small). Near-opposite pairs, and pairs too close for the centred
+    product (duplicates among them), are returned for explicit differences.
+    """
+    alpha = sigma_w**2 / rows1.x.shape[1]
+    bias_sq = rows1.bias**2
+    rows, columns = c.shape
+    torch.mm(centred.delta1[start:start + rows], centred.delta2[first:first + columns].T, out=scratch)
+    gi, gj = flat // columns + start, flat % columns + first
+    spread = centred.spread1.index_select(0, gi) + centred.spread2.index_select(0, gj)
+    minus = spread - 2 * scratch.view(-1).index_select(0, flat)
+    radius = r.view(-1).index_select(0, flat)
+    good = (minus > _REFINE_BELOW * spread) & (t.view(-1).index_select(0, flat) >= _REFINE_BELOW * radius)
+    take, gi, gj, minus, radius = flat[good], gi[good], gj[good], minus[good], radius[good]
+    n1, n2 = rows1.norms.index_select(0, gi), rows2.norms.index_select(0, gj)
+    mixed = alpha * n1 * n2
+    gap = alpha * bias_sq * (n1 - n2).square() / (radius + mixed + bias_sq) + 0.5 * mixed * minus
+    g.view(-1)[take] = gap
+    c.view(-1)[take] = radius - gap
+    return flat[~good]
 
 
 def _bias_gap(numerator: Tensor, denominator: Tensor, p1: Tensor, p2: Tensor, n1: Tensor, n2: Tensor, a: float,
@@ -434,6 +492,7 @@ def _kernel(
     block = max(1, _BLOCK_ENTRIES // n2)
     workspace = _Workspace(min(n1, block) * n2, device)
     equal_pairs = []
+    centred = None
     # Σ¹ = (σ_W²/d) x·x' + σ_b² as one product of [σ_W²/d · x, 1] and [x', σ_b²]
     left = torch.cat([sigma_w**2 / a.shape[1] * rows1.x, torch.ones_like(rows1.x[:, :1])], 1)
     right = torch.cat([rows2.x, torch.full_like(rows2.x[:, :1], rows1.bias**2)], 1).T
@@ -447,6 +506,9 @@ def _kernel(
         torch.add(spare, c, out=t)
         torch.minimum(g, t, out=s)
         flagged = torch.nonzero(torch.lt(s, torch.mul(spare, _REFINE_BELOW, out=half)).view(-1)).squeeze(1)
+        if flagged.shape[0] > _CENTRED_ABOVE * c.numel():
+            centred = _Centred(rows1, rows2) if centred is None else centred
+            flagged = _refine_centred(c, g, t, spare, half, flagged, start, first, rows1, rows2, centred, sigma_w)
         if flagged.shape[0]:
             equal_pairs.append(_refine_first_layer(c, g, t, flagged, start, first, rows1, rows2, sigma_w))
         ntk = None

@@ -218,6 +218,30 @@ def test_equal_inputs_give_exactly_the_diagonal_value() -> None:
         kernels._BLOCK_ENTRIES = old
 
 
+def test_inputs_crowded_in_a_narrow_cone_stay_exact_without_pairwise_differences(monkeypatch) -> None:
+    # All pairs of 1 + 0.01·N(0, I) in d = 50 are within 2° of each other, so every first-layer gap is
+    # flagged; explicit differences (O(d) per pair) would make this 100× slower than the kernel itself.
+    # Gaps then come from unit vectors centred on the mean direction, whose rounding is relative to
+    # the spread of the cone, and only the pairs close within the cone (here a duplicate and a
+    # near-duplicate) are differenced explicitly. Same tolerance and reasoning as the test above.
+    import kdlib.kernels as kernels
+
+    x = 1 + 0.01 * torch.randn(120, 50, generator=torch.Generator().manual_seed(36), dtype=torch.float64)
+    x[7] = x[3]
+    x[9] = x[3] + 1e-9 * torch.randn(50, generator=torch.Generator().manual_seed(37), dtype=torch.float64)
+    explicit = []
+    original = kernels._refine_first_layer
+    monkeypatch.setattr(kernels, "_refine_first_layer", lambda c, g, t, flat, *rest: (
+        explicit.append(flat.numel()), original(c, g, t, flat, *rest))[1])
+    for sigma_b in (0.0, 1.0):
+        k = ntk_kernel(x, depth=3, sigma_b=sigma_b)
+        for i, j in ((0, 1), (3, 9), (5, 100), (118, 119)):
+            reference = _mp_kernel(x[i].tolist(), x[j].tolist(), 3, 1.0, sigma_b)
+            assert k[i, j].item() == pytest.approx(reference, rel=1e-12, abs=0.0), (sigma_b, i, j)
+        assert torch.equal(k[3], k[7]) and k[3, 7].item() == k[3, 3].item()
+    assert sum(explicit) < 0.05 * 2 * 120 * 121 / 2  # the diagonal, the duplicates: a few percent at most
+
+
 @pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e77, 1e100, 1e150])
 def test_extreme_input_scales_are_exact(scale: float) -> None:
     # Issue 16, item 4: inputs ≥ 1e77 gave NaN/inf (q q' overflowed) and inputs ≤ 1e-100 with σ_b = 0
