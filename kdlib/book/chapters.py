@@ -226,7 +226,7 @@ class DataEfficiency:
     empirical_runs: int = setting(4, low=2, high=1000, help="runs redone with the empirical kernel of the width-m net")
     empirical_widths: tuple[int, ...] = setting((256, 1024, 4096), low=8, high=65_536,
                                                 help="widths of the empirical-kernel sweep (random, hard, mixture)")
-    empirical_samples: int = setting(512, low=16, high=2**16, help="inputs of that sweep (a prefix of each run's)")
+    empirical_samples: int = setting(256, low=16, high=2**16, help="inputs of that sweep (a prefix of each run's)")
     reference_runs: int = setting(4, low=2, high=1000, help="runs with the kernel's predictions for the references")
     spectrum: int = setting(1024, low=16, high=2**16, help="samples whose kernel eigenvalues give the spectral rate")
     teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers of Figs. 2, 4, 5")
