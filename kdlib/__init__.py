@@ -12,7 +12,10 @@ Public API (each function's docstring cites the paper's equation it implements):
   ``train.fit``, the one training loop with checkpoints and resume), ``closed_form_student``,
   ``theta_inner``, ``weight_change_angle``, ``hard_label_derivative``, ``weight_change_norms``,
   ``data_inefficiency``; ``data`` holds the inputs and Gaussian-mixture teachers of Sec. S4.
-* ``stats`` — power-law fits with standard errors, means over runs; ``images`` and ``resnet`` — the
+* Sec. 3, Eqs. 6–9, Theorem 1 — ``risk`` (the converged student's predictions and transfer risk for
+  every prefix n from one Cholesky factor, angle distribution, Eq. 9's angle, the bounds of Sec. 3 and
+  S6) and ``transfer`` (the runs of the transfer-risk chapter as sweep tasks; imported on use).
+* ``stats`` — power-law fits with standard errors, means and jackknife errors over runs; ``images`` and ``resnet`` — the
   CIFAR-10 / digits data and the ResNets of the practical experiment (``resnet`` is imported on use).
 * ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
 
@@ -21,7 +24,7 @@ executors, the ``kdbook`` command) lives in :mod:`kdlib.book`; nothing here impo
 mathematics needs neither papermill nor jupyter-book nor dask.
 """
 
-from kdlib import data, images, losses, stats, train
+from kdlib import data, images, losses, risk, stats, train
 from kdlib._device import resolve_device
 from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
@@ -47,6 +50,7 @@ __all__ = [
     "data",
     "images",
     "losses",
+    "risk",
     "stats",
     "train",
     "multiclass_kd_loss",
