@@ -52,6 +52,7 @@ bench: $(STAMP)                     ## every benchmark, each printing its ratios
 	$(BIN)/python benchmarks/bench_logits.py
 	$(BIN)/python benchmarks/bench_kernels.py
 	$(BIN)/python benchmarks/bench_student.py
+	$(BIN)/python benchmarks/bench_risk.py
 	$(BIN)/python benchmarks/bench_sweep.py --book
 
 clean:
