@@ -58,6 +58,7 @@ bench: $(STAMP)                     ## every benchmark, each printing its ratios
 	$(BIN)/python benchmarks/bench_kernels.py
 	$(BIN)/python benchmarks/bench_student.py
 	$(BIN)/python benchmarks/bench_efficiency.py
+	$(BIN)/python benchmarks/bench_risk.py
 	$(BIN)/python benchmarks/bench_sweep.py --book
 
 clean:

@@ -121,6 +121,7 @@ def closed_form_draw(
     empirical_cross = empirical_ntk(network, x[:n_risk], x_test)
 
     rows = len(rhos)
+    chunk = 1 << (27 if where.type == "cuda" else 22)  # predictions held at once: 1 GiB on a GPU, 32 MiB on a CPU
     # one factorization of the N_ref pool for every prefix norm: z_eff (ρ rows), Δz (ρ rows), f(X; w₀)
     squares = prefix_inner_products(kernel, torch.cat([targets, delta, initial[None]]))
     norms, norms_delta, norms_zero = squares[:rows].sqrt(), squares[rows:2 * rows].sqrt(), squares[-1].sqrt()
@@ -136,10 +137,10 @@ def closed_form_draw(
     curves = transfer_risk_curve(
         small, cross, torch.cat([delta, targets, delta])[:, :n_risk],
         torch.cat([z_t_test.expand(2 * rows, -1), oracle_test]),
-        initial=torch.cat([start_test, torch.zeros_like(start_test), start_ref_test])).risk
+        initial=torch.cat([start_test, torch.zeros_like(start_test), start_ref_test]), chunk_entries=chunk).risk
     risk_analytic, risk_centred, proxy_risk = curves[:rows], curves[rows:2 * rows], curves[2 * rows:]
     risk_empirical = transfer_risk_curve(empirical, empirical_cross, delta[:, :n_risk], z_t_test,
-                                         initial=start_test).risk
+                                         initial=start_test, chunk_entries=chunk).risk
 
     def cpu(tensor: Tensor) -> Tensor:
         return tensor.detach().to("cpu", torch.float64)
@@ -203,7 +204,10 @@ def train_student(
         oracle, zero: flat weight changes Δw* and Δw_z (e.g. from :func:`online_oracle`) to measure
             angles against; optional.
     Returns:
-        ``risk`` and ``risk_se`` (test sample), ``logit_gap`` (max |z − z_eff| on the training set),
+        ``risk`` and ``risk_se`` (test sample); ``risk_in_span``: the risk of the same student with its
+        weight change projected onto span φ(X), P_ΦΔw = φ(X)Θ̂⁻¹(z(X) − f(X; w₀)), which has the same
+        training logits: the difference to ``risk`` is what the component outside the span does off the
+        training set; ``orthogonal_fraction`` ‖Δw − P_ΦΔw‖ / ‖Δw‖; ``logit_gap`` (max |z − z_eff| on the training set),
         ``weight_norm`` ‖Δw‖, ``steps``, ``lr``; with ``oracle``: ``angle_oracle`` α(Δw, Δw*) (Eq. 9's
         ᾱ'_n for a trained student); with both: ``angle_theorem`` α(Δw − Δw_z, Δw* − Δw_z) (Theorem 1's).
     Raises:
@@ -231,10 +235,20 @@ def train_student(
     except TrainingDiverged as error:
         raise RuntimeError(f"training diverged in the run '{run}': {error}") from error
     with torch.no_grad():
-        predictions = model(x_test)
+        predictions, logits = model(x_test), model(x)
+        initial, initial_test = network(x), network(x_test)
+    tests = x_test.shape[0]
     risk = ((predictions * z_t_test) < 0).double().mean().item()
     change = _flat_change(model)
-    result = {"risk": risk, "risk_se": math.sqrt(risk * (1 - risk) / x_test.shape[0]),
+    # the projection P_Φ Δw onto span φ(X) is fixed by the training logits: P_Φ Δw = φ(X)Θ̂⁻¹(z(X) − f(X; w₀))
+    kernel = empirical_ntk(network, x)
+    coefficients = closed_form_student(kernel, logits - initial)
+    in_span = initial_test + empirical_ntk(network, x_test, x) @ coefficients
+    risk_in_span = ((in_span * z_t_test) < 0).double().mean().item()
+    span_norm_sq = ((logits - initial) @ coefficients).clamp_min(0).item()
+    orthogonal = math.sqrt(max(change.norm().item() ** 2 - span_norm_sq, 0.0))
+    result = {"risk": risk, "risk_se": math.sqrt(risk * (1 - risk) / tests), "risk_in_span": risk_in_span,
+              "orthogonal_fraction": orthogonal / max(change.norm().item(), 1e-300),
               "logit_gap": history.logit_gap[-1], "weight_norm": change.norm().item(), "steps": steps, "lr": lr}
     if oracle is not None:
         star = oracle.to(where, torch.float64)

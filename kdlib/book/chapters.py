@@ -13,7 +13,8 @@ from typing import Any
 from kdlib.teachers import GroundTruthSpec, ParentLabels, TeacherSpec
 
 __all__ = ["PROFILES", "CHAPTERS", "setting", "register", "EffectiveStudent", "NTKRegime", "LinearizedTraining",
-           "Teachers", "TEACHERS", "TeacherChapter", "DataEfficiency", "PracticalKD", "ImperfectTeacher"]
+           "Teachers", "TEACHERS", "TeacherChapter", "DataEfficiency", "PracticalKD", "ImperfectTeacher",
+           "TransferRisk"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -326,3 +327,40 @@ register("04-imperfect-teacher",
                                 test_samples=16384, seeds=8, fd_sizes=(64, 1024, 4096), trained_size=16384,
                                 trained_width=2048, trained_steps=32_000,
                                 trained_rhos=(0.1, 0.3, 0.5, 0.7, 0.9, 1.0), trained_seeds=3))
+
+
+@dataclass(frozen=True)
+class TransferRisk:
+    """Section 3, Fig. 2, Theorem 1, S3, S6: transfer risk of perfect-teacher distillation (chapter 02)."""
+
+    teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers; Fig. 2 uses fig2")
+    rhos: tuple[float, ...] = setting((1.0, 0.9, 0.5, 0.1, 0.01, 0.0), low=0.0, high=1.0,
+                                      help="soft ratios ρ (first must be 1); 0 is the pure-hard limit ρ → 0")
+    temperature: float = setting(10.0, low=1.0, high=1e3, help="T of Eq. 2 (S4.1: 10)")
+    depth: int = setting(3, low=1, high=20, help="student hidden layers L (S4.1: 3)")
+    width: int = setting(256, low=1, high=65_536, help="student width m (S4.1: 2048)")
+    pool: int = setting(1024, low=64, high=65_536, help="N: the risk curves R(n) run over n = 1 … N")
+    norm_pool: int = setting(2048, low=64, high=131_072,
+                             help="samples of the norm curves ‖Δŵ_n‖ (≥ pool); the largest estimates ‖Δw* − Δw_z‖")
+    tests: int = setting(4096, low=256, high=2**22, help="fresh test inputs per draw (M)")
+    draws: int = setting(4, low=2, high=1000, help="independent draws of inputs and student (seeds 0 … draws − 1)")
+    trained_sizes: tuple[int, ...] = setting((64, 256), low=2, high=65_536,
+                                             help="sample sizes n of the trained students (≤ pool)")
+    trained_rhos: tuple[float, ...] = setting((1.0, 0.1), low=1e-6, high=1.0,
+                                              help="soft ratios of the trained students")
+    epochs: int = setting(300, low=1, high=10**7, help="epochs of each trained student")
+    lr: float = setting(0.01, low=1e-8, high=10.0, help="Adam's learning rate (S4.1: 0.01)")
+    batch: int = setting(512, low=1, high=65_536, help="batch size of the trained students (S4.1: 512)")
+    oracle_rhos: tuple[float, ...] = setting((1.0, 0.1), low=1e-6, high=1.0,
+                                             help="soft ratios whose oracle Δw* is estimated by online SGD")
+    oracle_steps: int = setting(200, low=1, high=10**7, help="online-SGD steps of each oracle estimate")
+
+
+register("02-transfer-risk",
+         smoke=TransferRisk(teachers=TEACHERS["smoke"], rhos=(1.0, 0.5, 0.01, 0.0), width=64, pool=128, norm_pool=256,
+                            tests=1024, draws=2, trained_sizes=(32,), trained_rhos=(1.0,), epochs=100, batch=128,
+                            oracle_rhos=(1.0,), oracle_steps=40),
+         quick=TransferRisk(),
+         paper=TransferRisk(teachers=TEACHERS["paper"], width=2048, pool=4096, norm_pool=16_384, tests=2**15,
+                            draws=20, trained_sizes=(64, 256, 1024, 4096), trained_rhos=(1.0, 0.5, 0.1, 0.01),
+                            epochs=2000, oracle_rhos=(1.0, 0.9, 0.5, 0.1, 0.01), oracle_steps=20_000))
