@@ -339,7 +339,9 @@ def test_every_glue_figure_gets_an_alt_text_from_its_caption(tiny_book):
 
 def test_plain_text_drops_roles_math_and_emphasis():
     assert report.plain_text("**Left:** $\\rho = 1$ and {eq}`eq-x`, see {doc}`theory <../theory>`.") == (
-        "Left: rho = 1 and, see theory.")
+        "Left: ρ = 1 and, see theory.")
+    assert report.plain_text(r"$\Theta(x, x)/x^\top x$ for $x \sim \mathcal N(0, \sigma_x^2 I_2)$") == (
+        "Θ(x, x)/x^ᵀ x for x ~ N(0, σ_x^2 I_2)")
 
 
 def test_book_equations_are_prefixed_and_the_paper_s_keep_their_numbers():

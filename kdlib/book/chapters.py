@@ -156,14 +156,15 @@ class NTKRegime:
     widths: tuple[int, ...] = setting((64, 256, 1024, 4096), low=1, high=65_536,
                                       help="widths of the random networks compared with Θ")
     points: int = setting(16, low=2, high=4096, help="inputs of that comparison")
-    networks: int = setting(4, low=1, high=1000, help="random networks per width")
+    networks: int = setting(4, low=2, high=1000,
+                            help="random networks per width: the independent draws behind the slope's mean")
     s7_samples: int = setting(10_000, low=10, high=10**7, help="inputs per scale in Fig. S7")
     s7_width: int = setting(4096, low=1, high=65_536, help="width of the network checked against one point of Fig. S7")
     s7_inputs: int = setting(64, low=1, high=4096, help="inputs of that check")
 
 
 register("s1-ntk-regime",
-         smoke=NTKRegime(widths=(64, 256, 1024), s7_samples=500, s7_width=1024, s7_inputs=16),
+         smoke=NTKRegime(widths=(64, 256, 1024), networks=8, s7_samples=500, s7_width=1024, s7_inputs=16),
          quick=NTKRegime(),
          paper=NTKRegime(widths=(64, 256, 1024, 4096, 16384), points=32, networks=8, s7_width=8192, s7_inputs=128))
 
@@ -181,13 +182,16 @@ class LinearizedTraining:
     s5_draws: int = setting(8, low=1, high=1000, help="draws of (inputs, teacher, student) behind the S5 curve")
     s5_samples: int = setting(256, low=64, high=65_536,
                               help="largest sample size of that curve (≥ 64, where the claim is read)")
+    s5_speed_draws: int = setting(6, low=2, high=1000,
+                                  help="independent draws (n = 64) behind the 'converges faster' verdict of S5")
 
 
 register("s1-linearized-training",
-         smoke=LinearizedTraining(width=256, samples=16, steps=600, s5_epochs=300, s5_draws=4, s5_samples=64),
+         smoke=LinearizedTraining(width=256, samples=16, steps=600, s5_epochs=300, s5_draws=4, s5_samples=64,
+                                  s5_speed_draws=3),
          quick=LinearizedTraining(),
          paper=LinearizedTraining(width=2048, samples=256, steps=20_000, s5_epochs=10_000, s5_draws=16,
-                                  s5_samples=1024))
+                                  s5_samples=1024, s5_speed_draws=16))
 
 
 @dataclass(frozen=True)

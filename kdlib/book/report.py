@@ -68,6 +68,7 @@ class Figure:
     label: str | None = None  # the ``:name:`` of its ``{glue:figure}``
     caption: str = ""
     companion: str | None = None  # for a figure of ours: the paper figure it accompanies, "Fig. S6"
+    alt: str = ""  # the ``:alt:`` its chapter gives it, if any
 
     @property
     def heading(self) -> str:
@@ -226,14 +227,14 @@ def _figures(stem: str, data: dict[str, Any]) -> list[Figure]:
             record = output.get("data", {}).get(FIGURE_MIME_TYPE)
             if record is None:
                 continue
-            label, caption, _ = glued.get(record["name"], (None, "", {}))
+            label, caption, options = glued.get(record["name"], (None, "", {}))
             paper, companion = record.get("paper"), record.get("companion")
             if not paper and not companion:
                 paper, companion = _paper_figure_of(caption)
             figures[record["name"]] = Figure(
                 name=record["name"], chapter=stem, file=record.get("file", record["name"]), paper=paper,
                 companion=companion, profile=record.get("profile"), files=record.get("files", {}), label=label,
-                caption=caption)
+                caption=caption, alt=options.get("alt", ""))
     return list(figures.values())
 
 
@@ -266,11 +267,34 @@ def chapters(root: Path) -> list[Chapter]:
 # --------------------------------------------------------------------------- plain text
 
 
+# TeX a reader of an alt text should see as a symbol; other commands lose their backslash.
+_TEX_SYMBOLS = {
+    "rho": "ρ", "sigma": "σ", "Theta": "Θ", "theta": "θ", "Delta": "Δ", "delta": "δ", "alpha": "α", "beta": "β",
+    "phi": "φ", "Phi": "Φ", "eta": "η", "mu": "μ", "lambda": "λ", "pi": "π", "varepsilon": "ε", "epsilon": "ε",
+    "top": "ᵀ", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "sim": "~", "approx": "≈", "cdot": "·", "times": "×",
+    "infty": "∞", "to": "→", "ne": "≠", "pm": "±",
+}
+_TEX_DROP = ("mathcal", "mathbb", "mathrm", "mathbf", "operatorname", "hat", "bar", "tilde", "left", "right",
+             "bigl", "bigr", "Bigl", "Bigr", "tfrac", "frac", "sqrt", "lVert", "rVert", "mid")
+
+
+def _tex_to_text(tex: str) -> str:
+    def command(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _TEX_SYMBOLS:
+            return _TEX_SYMBOLS[name]
+        return "" if name in _TEX_DROP else name
+
+    text = re.sub(r"\\([A-Za-z]+)", command, tex)
+    text = re.sub(r"\\[,;:! ]", " ", text)
+    return text.replace("{", "").replace("}", "").replace("\\", "")
+
+
 def plain_text(markdown: str, data: dict[str, Any] | None = None) -> str:
     """A caption as plain text (alt text, headings): roles, math delimiters and emphasis removed.
 
     ``{glue:md}`key``` becomes the glued value when ``data`` (the notebook) is given; other roles
-    keep their text (``{doc}`title <target>``` → ``title``); ``$\\rho = 1$`` → ``rho = 1``.
+    keep their text (``{doc}`title <target>``` → ``title``); ``$\\rho = 1$`` → ``ρ = 1``.
     """
     def role(match: re.Match[str]) -> str:
         name, text = match.group(1), match.group(2)
@@ -282,6 +306,7 @@ def plain_text(markdown: str, data: dict[str, Any] | None = None) -> str:
         return text.split("<")[0].strip() if "<" in text else text
 
     text = re.sub(r"\{([\w:-]+)\}`([^`]*)`", role, markdown)
+    text = re.sub(r"\$([^$]*)\$", lambda match: _tex_to_text(match.group(1)), text)
     text = text.replace("$", "").replace("\\", "").replace("**", "").replace("`", "")
     text = re.sub(r"\s+", " ", text)
     return re.sub(r"\s+([,.;:)])", r"\1", text).strip()
@@ -564,8 +589,10 @@ def figures_markdown(root: Path, found: list[Chapter] | None = None) -> str:
             lines += [f"### {figure.heading}: `{figure.name}`", ""]
             caption = _caption_for_page(figure.caption, data)
             if "png" in figure.files:
-                alt = _first_sentence(plain_text(caption, data)) or figure.heading
-                lines += [f"```{{image}} {folder}/{figure.file}.png", f":alt: {figure.heading}: {alt}",
+                alt = figure.alt or _first_sentence(plain_text(caption, data)) or figure.heading
+                if not alt.lower().startswith(("paper fig", "companion")):
+                    alt = f"{figure.heading}: {alt}"
+                lines += [f"```{{image}} {folder}/{figure.file}.png", f":alt: {alt}",
                           ":width: 560px", "```", ""]
             if caption:
                 lines += [caption, ""]
