@@ -59,6 +59,8 @@ bench: $(STAMP)                     ## every benchmark, each printing its ratios
 	$(BIN)/python benchmarks/bench_student.py
 	$(BIN)/python benchmarks/bench_efficiency.py
 	$(BIN)/python benchmarks/bench_risk.py
+	$(BIN)/python benchmarks/bench_teachers.py
+	$(BIN)/python benchmarks/bench_resnet.py
 	$(BIN)/python benchmarks/bench_sweep.py --book
 
 clean:
