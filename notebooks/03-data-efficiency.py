@@ -350,13 +350,13 @@ random0 = tasks[0]["deltas"]["random"]
 prefix_error = max(abs(math.sqrt(random0[:n] @ torch.linalg.solve(theta0[:n, :n], random0[:n]))
                        / runs[0]["norms"]["random"][n - 1].item() - 1) for n in check_sizes)
 condition = torch.linalg.cond(theta0).item()
-claims.check("sec4.prefix", "Eq. (eq-norm)", "the prefix norms from one Cholesky factor equal direct solves",
+claims.check("sec4.prefix", "Sec. 4, Definition 1 (the prefix norms)", "the prefix norms from one Cholesky factor equal direct solves",
              measured=prefix_error, relation="<=", expected=1e-6,
              note=f"largest relative difference at n = {check_sizes} (LU solve each); cond Θ = {condition:.1e}")
 ratios = torch.stack([torch.stack([runs[r]["norms"][f"mc{k}"][-1] ** 2 / runs[r]["trace_identity"][-1]
                                    for k in range(16)]) for r in range(R_ref)]).flatten()
 trace_z = ((ratios.mean() - 1) / (ratios.std() / math.sqrt(len(ratios)))).item()
-claims.check("sec4.trace", "Eq. (eq-expected-norm) (derivation)",
+claims.check("sec4.trace", "Sec. 4, the expected squared norm (derivation)",
              "Monte Carlo E‖Δŵ_N‖² over random logits equals tr Θ_N⁻¹",
              measured=abs(trace_z), relation="<=", expected=4.0,
              note=f"|z-score| of the mean ratio over {len(ratios)} draws ({R_ref} runs × 16)")
@@ -646,12 +646,12 @@ claims.check("sec4.random-spectrum", "Sec. 4, Fig. 3 (our analysis)",
              tolerance=max(0.1, 3 * window("random").sem.item()),
              note=f"late-window Ī of random logits minus β/2 (β = {beta:.2f} from the eigenvalues); tolerance "
                   "3 standard errors, at least 0.1 (the fit of β is biased on small spectra)")
-claims.check("sec4.random-trace", "Eq. (eq-expected-norm) (derivation)",
+claims.check("sec4.random-trace", "Sec. 4, the expected squared norm (derivation)",
              "E‖Δŵ_n‖ of random logits follows √tr Θ_n⁻¹",
              measured=window("random").mean.item() - windowed_data_inefficiency(predicted_random, *late).item(),
              relation="==", expected=0.0, tolerance=max(0.05, 3 * window("random").sem.item()),
              note="late-window Ī, measured minus predicted; tolerance 3 standard errors (at least 0.05)")
-claims.check("sec4.zero-trace", "Eq. (eq-expected-norm) (derivation)",
+claims.check("sec4.zero-trace", "Sec. 4, the expected squared norm (derivation)",
              "E‖Δŵ_n‖ of the zero function follows √tr(Θ_n⁻¹Σ_n)",
              measured=window("zero").mean.item() - windowed_data_inefficiency(predicted_zero, *late).item(),
              relation="==", expected=0.0, tolerance=max(0.05, 3 * window("zero").sem.item()),
@@ -970,7 +970,7 @@ plotting.publish_text("rho-one-value", show(f"epoch{stop}"))
 # %%
 y_run = (tasks[0]["deltas"]["hard"] + 1) / 2
 ls_gap = (label_smoothing_logits(y_run, cfg.smoothing) - effective_logits(0.0, y_run, cfg.smoothing, 1.0)).abs().max()
-claims.check("sec4.ls-kd", "Eq. (eq-label-smoothing) (derivation)",
+claims.check("sec4.ls-kd", "Sec. 4, label smoothing's effective logit (derivation)",
              "label smoothing is Eq. 3 with z_t = 0, ρ = ε and T = 1",
              measured=ls_gap.item(), relation="<=", expected=1e-12, note="largest difference on run 0's labels")
 
