@@ -195,7 +195,8 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   for (const rect of range.getClientRects()) judge(rect, parent, node.textContent, true);
 }
 article.querySelectorAll('img, mjx-container, table, figure, div.math, pre').forEach(e => {
-  if (!e.closest('mjx-assistive-mml')) judge(e.getBoundingClientRect(), e, e.textContent || e.getAttribute('alt'), false);
+  if (e.closest('mjx-assistive-mml')) return;
+  judge(e.getBoundingClientRect(), e, e.textContent || e.getAttribute('alt'), false);
 });
 return Array.from(new Set(problems));
 """
