@@ -226,7 +226,8 @@ for T, gap in gap_right.items():
     print(f"T = {T:5}: largest |gradient descent − exact| = {gap:.3g}")
 
 claims.check("sec2.gd-left", "Sec. S4, Fig. 1 left",
-             "the paper's solver (gradient descent, learning rate 10, 10,000 steps) finds Eq. 3's root at T = 5",
+             f"the paper's solver (gradient descent, learning rate 10, {cfg.gd_iterations:,} steps) finds Eq. 3's "
+             "root at T = 5",
              measured=gap_left, relation="<=", expected=0.0, tolerance=0.05, kind="paper", expect="reproduced",
              note="largest gap over ρ in {0.01 … 0.9}; the largest sits at ρ = 0.01, where descent is slowest. "
                   "For T ≤ 1 it is far off (printed above): the plateau claim below")

@@ -295,7 +295,7 @@ ax.set_yscale("log")
 ax.set_xlabel(r"input scale $\sigma_x$")
 ax.set_ylabel(r"$\Theta(x, x) / x^\top x$")
 ax.set_title(f"$L = {depth}$, $d = {d}$, {cfg.s7_samples} inputs per scale")
-ax.legend(loc="upper right")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)  # below the axes: covers no data
 _ = plotting.publish(fig, "figS7", paper="Fig. S7")
 
 # %% [markdown]

@@ -223,6 +223,7 @@ def test_kdbook_claims_and_build_refuse_a_failed_chapter_unless_asked(failed_boo
         book.build_book(failed_book)
     assert not calls and not (failed_book / "book" / "generated" / "scorecard.md").exists()
     assert cli.main(["build", "--publish-failed"]) == 0 and calls
+    assert "-W" not in calls[0]  # the cells after the failure never ran: their missing glue would fail -W
     assert "✗ FAILED" in (failed_book / "book" / "generated" / "scorecard.md").read_text()
 
 

@@ -602,7 +602,9 @@ def build_book(root: Path | None = None, *, strict: bool = True, quiet: bool = F
 
     Raises:
         BookError: a chapter was not executed; a chapter's execution failed (unless ``publish_failed``,
-            and then the failure is marked on its page, the scorecard and the status page); Sphinx failed.
+            and then the failure is marked on its page, the scorecard and the status page, and the build
+            is not strict: the cells after the failure never ran, so their glued values and figures are
+            missing and Sphinx warns about them); Sphinx failed.
     """
     root = root or find_root()
     out = output_root(root)
@@ -615,6 +617,10 @@ def build_book(root: Path | None = None, *, strict: bool = True, quiet: bool = F
         raise BookError(f"{len(failed)} chapter(s) failed; the book was not built:\n{details}\n"
                         "fix and re-run them, or publish the book with the failures marked: "
                         "`kdbook build --publish-failed`")
+    if failed:
+        print(f"[kdbook] publishing {len(failed)} failed chapter(s) marked FAILED; the build is not strict, since "
+              "the cells after a failure never ran and Sphinx warns about what they would have glued", flush=True)
+        strict = False
     if out != root:
         _mirror_sources(root, out)
     report.write_generated_pages(root)
