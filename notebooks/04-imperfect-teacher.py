@@ -105,7 +105,7 @@ print(f"teacher test error (against y_g, {history['test_samples']} points): "
 # {ref}`the sign at T = 1 <claim-01-effective-student-sec5-sign-t1>`) and finds that the bound holds
 # **only at $T = 1$** ({ref}`the bound fails for other T <claim-01-effective-student-sec5-bound-other-t>`),
 # while the sign guarantee extends to every $T \ge 1$
-# ({ref}`sign threshold ρ < T/(1 + T) <claim-01-effective-student-sec5-sign-threshold>`). With the $T = 10$ of our
+# ({ref}`sign threshold <claim-01-effective-student-sec5-sign-threshold>`). With the $T = 10$ of our
 # students the pointwise statement is therefore about signs, not about the bound. This chapter is
 # about the second half: what the hard labels do to the student as a whole.
 #
