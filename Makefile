@@ -31,27 +31,36 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebooks and not browser"
 
-notebooks: $(STAMP)                 ## the smoke book: every chapter executed at the smoke profile
-	$(BIN)/kdbook run --profile smoke --device cpu
+# `make test` builds its own book in $(TEST_OUT) (KDBOOK_OUT, relative to the repository): the smoke
+# executions go to $(TEST_OUT)/book/generated and their site to $(TEST_OUT)/_build/html, so the book
+# that `make book` built (book/generated, _build/html) is never replaced by a test build.
+TEST_OUT := _build/test
+
+notebooks: $(STAMP)                 ## the smoke book: every chapter executed at the smoke profile, into $(TEST_OUT)
+	KDBOOK_OUT=$(TEST_OUT) $(BIN)/kdbook run --profile smoke --device cpu
 
 nbval: notebooks                    ## re-execute the executed smoke notebooks with nbval (not part of `make test`)
-	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider book/generated/*.ipynb
+	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider $(TEST_OUT)/book/generated/*.ipynb
 
-book-smoke: notebooks
-	$(BIN)/kdbook build
+book-smoke: notebooks               ## the smoke book's site, in $(TEST_OUT)/_build/html
+	KDBOOK_OUT=$(TEST_OUT) $(BIN)/kdbook build
 
 browser: book-smoke                 ## open every page of the smoke book in headless Chromium
-	$(BIN)/python -m pytest -m browser
-	@echo "screenshots of every page: _build/screenshots/"
+	KDBOOK_OUT=$(TEST_OUT) $(BIN)/python -m pytest -m browser
+	@echo "screenshots of every page: $(TEST_OUT)/screenshots/"
 
 # Each chapter is executed once (`notebooks`); the checks after it read that execution.
 test: lint unit book-smoke          ## everything CI checks
-	$(BIN)/python -m pytest -m "notebooks or browser"
+	KDBOOK_OUT=$(TEST_OUT) $(BIN)/python -m pytest -m "notebooks or browser"
 
 bench: $(STAMP)                     ## every benchmark, each printing its ratios side by side
 	$(BIN)/python benchmarks/bench_logits.py
 	$(BIN)/python benchmarks/bench_kernels.py
 	$(BIN)/python benchmarks/bench_student.py
+	$(BIN)/python benchmarks/bench_efficiency.py
+	$(BIN)/python benchmarks/bench_risk.py
+	$(BIN)/python benchmarks/bench_teachers.py
+	$(BIN)/python benchmarks/bench_resnet.py
 	$(BIN)/python benchmarks/bench_sweep.py --book
 
 clean:

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_resnet.py [--device cpu] [--widths 64 16] [--batch 32] [--steps 3] [--threads 1]
     python benchmarks/bench_resnet.py --device cuda --models resnet18 resnet50 --batch 256 --steps 20
+    python benchmarks/bench_resnet.py --device cuda --widths 64 --batch 512 --teacher resnet50 --compile
 
 One training step is forward, the distillation loss (``kdlib.losses.multiclass_kd_loss`` against
 fixed teacher logits, so the teacher's own forward is not counted), backward and an SGD step with
@@ -14,7 +15,12 @@ and the loss are not counted: they add memory traffic, not arithmetic.
 On CUDA four variants run: float32 (cuDNN convolutions use TF32 tensor cores by default,
 ``torch.backends.cudnn.allow_tf32``), float32 with channels_last, bfloat16 autocast, and bfloat16
 autocast with channels_last, and each is compared with the dense tensor-core peak of its number
-format. Peaks are the H100 SXM datasheet figures (H200 has the same GH100 compute); pass
+format. With ``--teacher`` the step that chapter 05's student tasks actually run is timed as well
+(``kdlib.distill.time_kd_step``: augmentation and normalisation on the device, the teacher's forward
+pass, the student's forward and backward pass and SGD step, bf16 autocast and channels-last on CUDA,
+``--compile`` adding ``torch.compile``); its FLOPs are 3× the student's forward plus the teacher's
+forward, and its images/s turn chapter 05's estimate of the `paper` profile into a measurement.
+Peaks are the H100 SXM datasheet figures (H200 has the same GH100 compute); pass
 ``--peak-tflops`` for another card. A line also times the data pipeline (``random_crop_flip`` and
 ``normalize``) to show it is not what limits training.
 """
@@ -26,6 +32,7 @@ import time
 
 import torch
 
+from kdlib.distill import time_kd_step
 from kdlib.images import normalize, random_crop_flip
 from kdlib.losses import multiclass_kd_loss
 from kdlib.resnet import forward_flops, resnet
@@ -104,6 +111,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (1: on a 2-core machine shared with other jobs, 2 threads ran 1.5-4× slower)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="peak of the card, if not an H100/H200")
+    parser.add_argument("--teacher", default=None, help="also time chapter 05's KD step with this teacher (resnet50)")
+    parser.add_argument("--teacher-width", type=int, default=64, help="the teacher's base channels")
+    parser.add_argument("--compile", action="store_true", help="with --teacher on CUDA: also time it compiled")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -143,6 +153,26 @@ def main() -> None:
                 print(f"{name:<9}{width:>6}  {variant:<28}{1e3 * seconds:>9.1f}{per_second:>10.0f}"
                       f"{forward / 1e9:>15.3f}{format_rate(achieved):>14}{share:>11}")
                 del model
+
+    if args.teacher:
+        teacher_forward = forward_flops(resnet(args.teacher, width=args.teacher_width), 32)
+        print(f"chapter 05's student step with a {args.teacher}×{args.teacher_width} teacher "
+              f"(kdlib.distill.time_kd_step):")
+        print(f"{'model':<9}{'width':>6}  {'variant':<28}{'ms/step':>9}{'images/s':>10}"
+              f"{'GFLOP/img step':>15}{'train FLOP/s':>14}{'% of peak':>11}")
+        for name in args.models:
+            for width in args.widths:
+                flops = 3 * forward_flops(resnet(name, width=width), 32) + teacher_forward
+                for compiled in ([False, True] if args.compile and cuda else [False]):
+                    seconds = time_kd_step(name, width, teacher_arch=args.teacher, teacher_width=args.teacher_width,
+                                           batch_size=batch, device=str(device), compile=compiled, steps=steps,
+                                           warmup=warmup)
+                    peak = peak_for("bf16", device, args.peak_tflops)
+                    achieved = batch / seconds * flops
+                    share = f"{100 * achieved / peak:.1f} %" if peak else "—"
+                    variant = ("bf16 channels_last" if cuda else "fp32") + (" compiled" if compiled else "")
+                    print(f"{name:<9}{width:>6}  {variant:<28}{1e3 * seconds:>9.1f}{batch / seconds:>10.0f}"
+                          f"{flops / 1e9:>15.3f}{format_rate(achieved):>14}{share:>11}")
 
     augment_generator = torch.Generator(device=device).manual_seed(2)
     reps = 20 if cuda else 5

@@ -17,6 +17,9 @@ Public API (each function's docstring cites the paper's equation it implements):
   over runs with standard errors); ``label_smoothing_logits`` is Sec. 4's label-smoothing target.
 * ``teachers`` — the trained teachers of Secs. 3–5 (S4.1): ``teachers.get(spec, epoch, cache_dir=...)``
   trains once through ``train.fit``, keeps the stopping epochs, resumes, and loads afterwards.
+* Sec. 3, Eqs. 6–9, Theorem 1 — ``risk`` (the converged student's predictions and transfer risk for
+  every prefix n from one Cholesky factor, angle distribution, Eq. 9's angle, the bounds of Sec. 3 and
+  S6) and ``transfer`` (the runs of the transfer-risk chapter as sweep tasks; imported on use).
 * ``stats`` — power-law fits with standard errors, means over runs; ``images`` and ``resnet`` — the
   CIFAR-10 / digits data and the ResNets of the practical experiment (``resnet`` is imported on use).
 * ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
@@ -26,7 +29,7 @@ executors, the ``kdbook`` command) lives in :mod:`kdlib.book`; nothing here impo
 mathematics needs neither papermill nor jupyter-book nor dask.
 """
 
-from kdlib import data, efficiency, images, losses, stats, teachers, train
+from kdlib import data, efficiency, images, losses, risk, stats, teachers, train
 from kdlib._device import resolve_device
 from kdlib.kernels import empirical_ntk, empirical_ntk_error, full_jacobian_ntk, nngp_kernel, ntk_diagonal, ntk_kernel
 from kdlib.logits import (
@@ -56,6 +59,7 @@ __all__ = [
     "efficiency",
     "images",
     "losses",
+    "risk",
     "stats",
     "teachers",
     "train",

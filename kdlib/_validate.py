@@ -11,10 +11,13 @@ from torch import Tensor
 ArrayLike = Any  # torch.Tensor, numpy.ndarray, Python scalar or sequence
 
 
-def as_float64(name: str, value: ArrayLike, device: torch.device | None = None) -> Tensor:
-    """Return ``value`` as a float64 tensor, rejecting NaN with an error that names ``name``."""
+def as_float64(name: str, value: ArrayLike, device: torch.device | None = None, *, keep_graph: bool = False) -> Tensor:
+    """Return ``value`` as a float64 tensor, rejecting NaN with an error that names ``name``.
+
+    A tensor is detached from autograd unless ``keep_graph`` (then gradients flow through the cast).
+    """
     if isinstance(value, Tensor):
-        tensor = value.detach().to(dtype=torch.float64)
+        tensor = (value if keep_graph else value.detach()).to(dtype=torch.float64)
         if device is not None:
             tensor = tensor.to(device)
     else:

@@ -113,8 +113,9 @@ def weight_change_norm_run(
         device: where to compute (None: x's device).
     Returns:
         ``{"norms": {name: (N,) ‖Δŵ_n‖₂}, "rms": {name: RMS of Δz over the N samples},
-        "initial_rms": RMS of f(X; w₀)}`` plus ``"trace_identity"``, ``"trace_nngp"`` with
-        ``references`` and ``"eigenvalues"`` with ``spectrum``; tensors float64 on the CPU.
+        "initial_rms": RMS of f(X; w₀), None without targets (no forward pass then)}`` plus
+        ``"trace_identity"``, ``"trace_nngp"`` with ``references`` and ``"eigenvalues"`` with
+        ``spectrum``; tensors float64 on the CPU.
     Raises:
         ValueError: bad shapes, kernel or sizes, or a kernel that is not positive definite.
     """
@@ -133,16 +134,15 @@ def weight_change_norm_run(
         raise ValueError("give at least one target or delta")
     if set(logits) & set(changes):
         raise ValueError(f"names used both as targets and deltas: {sorted(set(logits) & set(changes))}")
-    if kernel == "analytic":
-        network = initial_network(d, depth=depth, width=width, seed=init_seed, device=where)
+    network = None
+    if logits or kernel == "empirical":  # an analytic run of Δz's alone needs no network
+        network = initial_network(d, depth=depth, width=width, seed=init_seed, device=where,
+                                  dtype=torch.float32 if kernel == "analytic" else torch.float64)
+    initial = None
+    if logits:  # the initial logits are only needed for targets given as logits
         with torch.no_grad():
-            initial = network(inputs.float()).double()
-        theta = ntk_kernel(inputs, depth=depth)
-    else:
-        network = initial_network(d, depth=depth, width=width, seed=init_seed, dtype=torch.float64, device=where)
-        with torch.no_grad():
-            initial = network(inputs)
-        theta = empirical_ntk(network, inputs)
+            initial = network(inputs.to(network.weights[0].dtype)).double()
+    theta = ntk_kernel(inputs, depth=depth) if kernel == "analytic" else empirical_ntk(network, inputs)
     del network
     names = [*logits, *changes]
     delta_z = torch.stack([*(value - initial for value in logits.values()), *changes.values()])
@@ -160,7 +160,7 @@ def weight_change_norm_run(
     rms = delta_z.square().mean(-1).sqrt().cpu()
     result["norms"] = dict(zip(names, norms, strict=True))
     result["rms"] = {name: float(value) for name, value in zip(names, rms, strict=True)}
-    result["initial_rms"] = float(initial.square().mean().sqrt())
+    result["initial_rms"] = None if initial is None else float(initial.square().mean().sqrt())
     return result
 
 

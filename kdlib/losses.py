@@ -103,7 +103,8 @@ def safe_gradient_descent_lr(kernel: Tensor, rho: float, T: float) -> float:
     return kernel.shape[0] / (torch.linalg.eigvalsh(kernel)[-1].item() * max_kd_loss_curvature(rho, T))
 
 
-def _check_logits_and_labels(logits: Tensor, labels: Tensor, logits_name: str = "student_logits") -> None:
+def _check_logits_and_labels(logits: Tensor, labels: Tensor, logits_name: str = "student_logits", *,
+                             check_values: bool = True) -> None:
     if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[1] < 2 or not logits.is_floating_point():
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
         raise ValueError(f"{logits_name} must be a floating tensor of shape (N, C) with C ≥ 2 classes, got {shape}")
@@ -113,7 +114,7 @@ def _check_logits_and_labels(logits: Tensor, labels: Tensor, logits_name: str = 
     if labels.shape != (logits.shape[0],):
         expected = f"({logits.shape[0]},)"
         raise ValueError(f"labels must have shape {expected} to match {logits_name}, got {tuple(labels.shape)}")
-    if labels.numel() and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+    if check_values and labels.numel() and (labels.min() < 0 or labels.max() >= logits.shape[1]):
         bad = labels[(labels < 0) | (labels >= logits.shape[1])][0].item()
         raise ValueError(f"labels must be class indices in [0, {logits.shape[1] - 1}], got {bad}")
 
@@ -127,6 +128,7 @@ def multiclass_kd_loss(
     T: float,
     reduction: str = "mean",
     t_squared: bool = True,
+    check_labels: bool = True,
 ) -> Tensor:
     """ρ·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) + (1 − ρ)·CE(z_s, y): Hinton et al. (2015)'s distillation loss.
 
@@ -166,6 +168,9 @@ def multiclass_kd_loss(
         T: temperature T > 0 of the soft term (the hard term is always at T = 1).
         reduction: "mean" over the N samples, "sum", or "none" for the (N,) per-sample losses.
         t_squared: multiply the soft term by T² (Hinton's convention, default) or not.
+        check_labels: check that every label lies in [0, C − 1]. That reads the labels' values, which
+            on a GPU waits for all queued work; a training loop whose labels were checked once passes
+            False so that its steps never synchronise (shapes, dtypes, ρ and T are still checked).
     Returns:
         The loss: a 0-d tensor, or shape (N,) for ``reduction="none"``.
     Raises:
@@ -175,7 +180,7 @@ def multiclass_kd_loss(
     _check_rho_T(rho, T)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    _check_logits_and_labels(student_logits, labels)
+    _check_logits_and_labels(student_logits, labels, check_values=check_labels)
     if not isinstance(teacher_logits, Tensor) or teacher_logits.shape != student_logits.shape:
         got = tuple(teacher_logits.shape) if isinstance(teacher_logits, Tensor) else type(teacher_logits).__name__
         raise ValueError(f"teacher_logits must have the student's shape {tuple(student_logits.shape)}, got {got}")

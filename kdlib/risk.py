@@ -130,11 +130,11 @@ def _prefix_setup(kernel_train: ArrayLike, kernel_cross: ArrayLike, delta_z: Arr
     if initial is None:
         start = torch.zeros(tests, dtype=torch.float64, device=theta.device)
     else:
-        start = _finite("initial", initial, theta.device)
-        if start.shape != (tests,):
-            raise ValueError(f"initial must have shape ({tests},) = f(x_test; w₀), got {tuple(start.shape)}")
+        start = _with_length("initial", _finite("initial", initial, theta.device), tests, "kernel_cross's M")
     factor = cholesky_factor(theta, jitter=jitter)
-    return factor, cross, _whiten(factor, dz), start
+    u = _whiten(factor, dz)
+    batch = torch.broadcast_shapes(u.shape[:-1], start.shape[:-1])
+    return factor, cross, u.expand(*batch, size), start
 
 
 def prefix_predictions(kernel_train: ArrayLike, kernel_cross: ArrayLike, delta_z: ArrayLike, *,
@@ -150,7 +150,8 @@ def prefix_predictions(kernel_train: ArrayLike, kernel_cross: ArrayLike, delta_z
         kernel_train: (N, N) positive-definite Θ(X, X) of the pool, samples in prefix order.
         kernel_cross: (N, M) Θ(X, x_test), the same kernel between pool and test inputs.
         delta_z: (..., N) logit changes Δz = z − f(X; w₀) (one row per target, e.g. per ρ).
-        initial: (M,) f(x_test; w₀), the student at initialization; None for a bias-free student.
+        initial: (..., M) f(x_test; w₀), the student at initialization (batch dimensions broadcast
+            with delta_z's); None for a bias-free student.
         jitter: added to Θ's diagonal (default 0).
     Returns:
         (..., N, M) float64; entry [..., n − 1, m] is z_s^(n)(x_m).
@@ -159,7 +160,7 @@ def prefix_predictions(kernel_train: ArrayLike, kernel_cross: ArrayLike, delta_z
     """
     factor, cross, u, start = _prefix_setup(kernel_train, kernel_cross, delta_z, initial, jitter)
     whitened = torch.linalg.solve_triangular(factor, cross, upper=False)  # (N, M)
-    return start + torch.cumsum(u.unsqueeze(-1) * whitened, dim=-2)
+    return start.unsqueeze(-2) + torch.cumsum(u.unsqueeze(-1) * whitened, dim=-2)
 
 
 def transfer_risk(z_t: ArrayLike, z_s: ArrayLike) -> tuple[Tensor, Tensor]:
@@ -212,8 +213,9 @@ def transfer_risk_curve(kernel_train: ArrayLike, kernel_cross: ArrayLike, delta_
         kernel_train: (N, N) Θ(X, X), samples in prefix order.
         kernel_cross: (N, M) Θ(X, x_test).
         delta_z: (..., N) logit changes Δz = z − f(X; w₀) (e.g. one row per soft ratio ρ).
-        z_t_test: (M,) teacher logits on the test inputs (only their signs matter).
-        initial: (M,) f(x_test; w₀); None for a bias-free student.
+        z_t_test: (..., M) teacher logits on the test inputs (only their signs matter); batch
+            dimensions broadcast with delta_z's (one reference per target, if needed).
+        initial: (..., M) f(x_test; w₀); None for a bias-free student.
         jitter: added to Θ's diagonal (default 0).
         chunk_entries: the largest block of predictions held at once (≥ 1).
         progress: show a tqdm bar over the blocks.
@@ -225,18 +227,19 @@ def transfer_risk_curve(kernel_train: ArrayLike, kernel_cross: ArrayLike, delta_
     if not isinstance(chunk_entries, int) or isinstance(chunk_entries, bool) or chunk_entries < 1:
         raise ValueError(f"chunk_entries must be an integer ≥ 1, got {chunk_entries!r}")
     factor, cross, u, start = _prefix_setup(kernel_train, kernel_cross, delta_z, initial, jitter)
-    teacher = _finite("z_t_test", z_t_test, factor.device)
     tests = cross.shape[1]
-    if teacher.shape != (tests,):
-        raise ValueError(f"z_t_test must have shape ({tests},) to match kernel_cross, got {tuple(teacher.shape)}")
+    teacher = _with_length("z_t_test", _finite("z_t_test", z_t_test, factor.device), tests, "kernel_cross's M")
+    batch = torch.broadcast_shapes(u.shape[:-1], teacher.shape[:-1])
+    u = u.expand(*batch, u.shape[-1])
     rows = u.numel()  # (batch × N) predictions per test input
     width = max(1, min(tests, chunk_entries // rows))
     counts = torch.zeros(u.shape, dtype=torch.float64, device=factor.device)
     for begin in tqdm(range(0, tests, width), desc="risk curve", disable=not progress):
         stop = min(tests, begin + width)
         whitened = torch.linalg.solve_triangular(factor, cross[:, begin:stop], upper=False)  # (N, c)
-        predictions = start[begin:stop] + torch.cumsum(u.unsqueeze(-1) * whitened, dim=-2)  # (..., N, c)
-        counts += ((predictions * teacher[begin:stop]) < 0).sum(-1)
+        predictions = torch.cumsum(u.unsqueeze(-1) * whitened, dim=-2)  # (..., N, c)
+        predictions += start[..., None, begin:stop]
+        counts += (predictions.mul_(teacher[..., None, begin:stop]) < 0).sum(-1)
     risk = counts / tests
     return RiskCurve(risk=risk, standard_error=(risk * (1 - risk) / tests).sqrt(), test_points=tests)
 

@@ -12,10 +12,14 @@ Cholesky decomposition Θ = L Lᵀ (float64) and work with the whitened vectors 
 ⟨a, b⟩_Θn = uᵀv. That is both the cheapest and the most accurate way: no explicit inverse, and a
 triangular solve is backward stable.
 
-Rank problems are reported, never hidden: if Θ is not numerically positive definite the
-Cholesky factorization stops at some pivot and a ValueError says which; a caller who wants a
-regularized answer must ask for it with ``jitter=`` (added to the diagonal, and therefore visible
-in the caller's code and text).
+Rank problems are reported, never hidden: if Θ is not numerically positive definite — the
+Cholesky factorization fails, or one of its pivots is so small relative to its diagonal entry that
+it is rounding noise (``min_pivot``, see :func:`cholesky_factor`) — a ValueError names the sample
+where it happened; a caller who wants a regularized answer must ask for it with ``jitter=`` (added
+to the diagonal, and therefore visible in the caller's code and text). A kernel that is not
+symmetric (to rounding) is rejected rather than read through its lower triangle.
+
+Outputs are detached from autograd (the kernel and the vectors are read as data).
 """
 
 from __future__ import annotations
@@ -40,6 +44,15 @@ __all__ = [
 ]
 
 
+# Asymmetry accepted as rounding, in units of the input dtype's ε times max|Θ|: an inner product of
+# length P carries a rounding error of ~√P·ε relative to the product of the norms, so 4096 ε admits
+# Gram matrices over up to ~1.6e7 features (1e-12 for float64 input, 5e-4 for float32).
+_SYMMETRY_ULPS = 4096
+# Default relative pivot threshold of cholesky_factor (see its docstring).
+_MIN_PIVOT = 1e-10
+_CHUNK_ENTRIES = 1 << 20
+
+
 def _kernel(kernel: ArrayLike, device: torch.device | None = None) -> Tensor:
     if isinstance(kernel, Tensor) and kernel.dtype == torch.float64:
         theta = kernel.detach() if device is None else kernel.detach().to(device)  # one finiteness pass below
@@ -51,7 +64,34 @@ def _kernel(kernel: ArrayLike, device: torch.device | None = None) -> Tensor:
         raise ValueError("kernel must hold at least one sample (N ≥ 1), got N = 0")
     if not bool(torch.isfinite(theta).all()):
         raise ValueError("kernel contains NaN or inf; every entry must be finite")
+    source = kernel.dtype if isinstance(kernel, Tensor) and kernel.dtype.is_floating_point else torch.float64
+    _check_symmetric(theta, min(_SYMMETRY_ULPS * torch.finfo(source).eps, 1e-2))
     return theta
+
+
+def _check_symmetric(theta: Tensor, tolerance: float) -> None:
+    """Raise unless max|Θ − Θᵀ| ≤ tolerance · max|Θ| for every matrix of the batch (row blocks: O(block · N) memory)."""
+    n = theta.shape[-1]
+    rows = max(1, _CHUNK_ENTRIES // n)
+    worst = torch.zeros(theta.shape[:-2], dtype=theta.dtype, device=theta.device)
+    for start in range(0, n, rows):
+        block = theta[..., start:start + rows, :] - theta[..., :, start:start + rows].mT
+        worst = torch.maximum(worst, block.abs().amax(dim=(-2, -1)))
+    scale = theta.abs().amax(dim=(-2, -1))
+    bad = worst > tolerance * scale
+    if bool(bad.any()):
+        batch = int(torch.nonzero(bad.reshape(-1))[0, 0])
+        matrix = theta.reshape(-1, n, n)[batch]
+        entry = int(torch.argmax((matrix - matrix.T).abs()))
+        i, j = divmod(entry, n)
+        where = f" (batch entry {batch})" if theta.ndim > 2 else ""
+        raise ValueError(
+            f"kernel is not symmetric{where}: Θ[{i}, {j}] = {matrix[i, j].item():.6g} but Θ[{j}, {i}] = "
+            f"{matrix[j, i].item():.6g}, a difference above {tolerance:.1g} × max|Θ| "
+            f"({scale.reshape(-1)[batch].item():.3g}); Θ_n must be a symmetric Gram matrix (a cross kernel "
+            "Θ(X₁, X₂) or a transposed product is not one). If the asymmetry is rounding of your own "
+            "computation, symmetrize it explicitly: (K + K.mT) / 2."
+        )
 
 
 def _vector(name: str, value: ArrayLike, size: int, device: torch.device) -> Tensor:
@@ -63,39 +103,83 @@ def _vector(name: str, value: ArrayLike, size: int, device: torch.device) -> Ten
     return vector
 
 
-def cholesky_factor(kernel: ArrayLike, *, jitter: float = 0.0) -> Tensor:
-    """Lower Cholesky factor L of Θ + jitter·I (float64), with a clear error where it fails.
-
-    Args:
-        kernel: (..., N, N) symmetric positive-definite kernel Θ_N.
-        jitter: non-negative value added to the diagonal before factoring (default 0: none).
-            Anything added here changes the answer; callers that use it should say so.
-    Returns:
-        (..., N, N) lower-triangular L with L Lᵀ = Θ + jitter·I.
-    Raises:
-        ValueError: bad shape or jitter; or the matrix is not numerically positive definite —
-            the message names the first pivot (sample index) where the factorization broke, the
-            matrix index in the batch, the smallest diagonal entry and the jitter used.
-    """
-    theta = _kernel(kernel)
+def _check_jitter(jitter: float, min_pivot: float) -> None:
     if not (isinstance(jitter, int | float) and math.isfinite(jitter) and jitter >= 0):
         raise ValueError(f"jitter must be a finite number ≥ 0, got {jitter!r}")
+    if not (isinstance(min_pivot, int | float) and 0 <= min_pivot < 1):
+        raise ValueError(f"min_pivot must be a number in [0, 1), got {min_pivot!r}")
+
+
+def _factor(theta: Tensor, jitter: float, min_pivot: float = _MIN_PIVOT) -> Tensor:
+    """Cholesky factor of a validated Θ + jitter·I; ValueError at the first failed or negligible pivot."""
     if jitter:
         theta = theta + jitter * torch.eye(theta.shape[-1], dtype=theta.dtype, device=theta.device)
     factor, info = torch.linalg.cholesky_ex(theta)
-    if bool((info > 0).any()):
-        flat_info = info.reshape(-1)
-        batch_index = int(torch.nonzero(flat_info > 0)[0, 0])
-        pivot = int(flat_info[batch_index])  # 1-based order of the leading minor that is not PD
-        where = f" (batch entry {batch_index})" if info.ndim else ""
-        smallest = theta.diagonal(dim1=-2, dim2=-1).min().item()
-        raise ValueError(
-            f"kernel is not positive definite{where}: the Cholesky factorization broke at pivot {pivot} of "
-            f"{theta.shape[-1]}, so the first {pivot} samples already give a singular Θ_n (repeated or "
-            f"collinear inputs, or a kernel below float64 resolution); smallest diagonal entry "
-            f"{smallest:.3g}, jitter={jitter!r}. Remove duplicate samples or pass an explicit jitter > 0."
-        )
-    return factor
+    n = theta.shape[-1]
+    diagonal = theta.diagonal(dim1=-2, dim2=-1)
+    pivots = factor.diagonal(dim1=-2, dim2=-1).square()  # Θ_kk minus its projection on samples 0 … k−1
+    index = torch.arange(n, device=theta.device)
+    failed = torch.where(info > 0, info - 1, n).unsqueeze(-1)  # 0-based pivot where LAPACK stopped, else n
+    bad = ((pivots <= min_pivot * diagonal) & (index < failed)) | (index == failed)
+    if not bool(bad.any()):
+        return factor
+    flat = bad.reshape(-1, n)
+    batch = int(torch.nonzero(flat.any(-1))[0, 0])
+    k = int(torch.nonzero(flat[batch])[0, 0])
+    where = f" (batch entry {batch})" if theta.ndim > 2 else ""
+    diag_k = diagonal.reshape(-1, n)[batch, k].item()
+    if k == int(failed.reshape(-1)[batch]):
+        detail = "its remaining variance Θ_kk − (projection on the samples before it) is not positive"
+    else:
+        pivot = pivots.reshape(-1, n)[batch, k].item()
+        ratio = pivot / diag_k if diag_k > 0 else 0.0
+        detail = (f"its pivot² {pivot:.3g} is {ratio:.2g} of Θ_kk = {diag_k:.3g}, below min_pivot = {min_pivot:g}, "
+                  "i.e. at the level of the factorization's rounding")
+    raise ValueError(
+        f"kernel is not positive definite{where}: the Cholesky factorization broke down at pivot {k + 1} of {n} "
+        f"(sample index {k}, counting from 0), so the first {k + 1} samples already give a singular Θ_n: {detail}. "
+        f"Sample {k} is (nearly) a combination of the samples before it in feature space — a duplicated or "
+        f"near-duplicate input? Remove duplicate samples or pass an explicit jitter > 0 (jitter={jitter!r})."
+    )
+
+
+def _checked_factor(theta: Tensor, jitter: float) -> Tensor:
+    _check_jitter(jitter, _MIN_PIVOT)
+    return _factor(theta, jitter)
+
+
+def cholesky_factor(kernel: ArrayLike, *, jitter: float = 0.0, min_pivot: float = _MIN_PIVOT) -> Tensor:
+    """Lower Cholesky factor L of Θ + jitter·I (float64), with a clear error where it fails.
+
+    L_kk² is what is left of Θ_kk after projecting sample k on the samples before it (the squared
+    sine of the angle between φ(x_k) and the span of φ(x_0 … x_{k−1}), times Θ_kk). Cholesky is
+    backward stable: the computed factor is exact for Θ + E with |E_ij| ≲ c·N·ε·√(Θ_ii Θ_jj)
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, Thm. 10.3), so a pivot with
+    L_kk² ≲ N·ε·Θ_kk is rounding noise, and every weight change computed from it would be too.
+    The default ``min_pivot`` = 1e-10 rejects L_kk² ≤ 1e-10·Θ_kk: it keeps every accepted pivot
+    at least ~50× above that noise for N ≤ 10⁴ samples (its own relative error below 2 %, and
+    typically far lower). For the NTK of Eq. 1, L_kk² of a near-duplicate pair grows linearly with
+    the distance of the inputs, so the threshold trips for inputs closer than ~1e-10 relative; the
+    kernels of this project's experiments have min L_kk²/Θ_kk between 1e-6 and 1e-3.
+
+    Args:
+        kernel: (..., N, N) symmetric positive-definite kernel Θ_N (symmetric to 4096 ε of its input
+            dtype times max|Θ|: 1e-12 for float64).
+        jitter: non-negative value added to the diagonal before factoring (default 0: none).
+            Anything added here changes the answer; callers that use it should say so.
+        min_pivot: relative pivot threshold in [0, 1): a pivot with L_kk² ≤ min_pivot·(Θ_kk + jitter)
+            raises (0 only rejects a failed factorization).
+    Returns:
+        (..., N, N) lower-triangular L with L Lᵀ = Θ + jitter·I.
+    Raises:
+        ValueError: bad shape, jitter or min_pivot; a kernel that is not symmetric (names the entry);
+            or one that is not numerically positive definite — the message names the first pivot
+            (sample index) where the factorization broke down or fell below ``min_pivot``, the
+            matrix index in the batch, and the jitter used.
+    """
+    theta = _kernel(kernel)
+    _check_jitter(jitter, min_pivot)
+    return _factor(theta, jitter, min_pivot)
 
 
 def _whiten(factor: Tensor, vector: Tensor) -> Tensor:
@@ -124,7 +208,7 @@ def closed_form_student(kernel: ArrayLike, delta_z: ArrayLike, *, jitter: float 
     device = first_device(kernel, delta_z)
     theta = _kernel(kernel, device)
     dz = _vector("delta_z", delta_z, theta.shape[-1], theta.device)
-    factor = cholesky_factor(theta, jitter=jitter)
+    factor = _checked_factor(theta, jitter)
     return torch.cholesky_solve(dz.unsqueeze(-1), factor).squeeze(-1)
 
 
@@ -143,18 +227,35 @@ def theta_inner(a: ArrayLike, b: ArrayLike, kernel: ArrayLike, *, jitter: float 
     device = first_device(kernel, a, b)
     theta = _kernel(kernel, device)
     size = theta.shape[-1]
-    factor = cholesky_factor(theta, jitter=jitter)
-    u = _whiten(factor, _vector("a", a, size, theta.device))
-    v = _whiten(factor, _vector("b", b, size, theta.device))
-    return (u * v).sum(-1)
+    factor = _checked_factor(theta, jitter)
+    a_, scale_a = _split_scale(_vector("a", a, size, theta.device))
+    b_, scale_b = _split_scale(_vector("b", b, size, theta.device))
+    value = (_whiten(factor, a_) * _whiten(factor, b_)).sum(-1) * scale_a.squeeze(-1) * scale_b.squeeze(-1)
+    return _finite(value, "⟨a, b⟩_Θn")
+
+
+def _split_scale(vector: Tensor) -> tuple[Tensor, Tensor]:
+    """(vector / m, m) with m = max|vector| along the last dimension (1 for zero rows)."""
+    largest = vector.abs().amax(dim=-1, keepdim=True)
+    largest = torch.where(largest > 0, largest, 1.0)
+    return vector / largest, largest
+
+
+def _finite(value: Tensor, what: str) -> Tensor:
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{what} exceeds the float64 range (~1.8e308) for these inputs; rescale them")
+    return value
 
 
 def _angle_between(u: Tensor, v: Tensor) -> Tensor:
     """Angle in [0, π] between vectors u and v (last dimension), Kahan's stable formula.
 
     α = 2·atan2(‖û − v̂‖, ‖û + v̂‖) with unit vectors û, v̂: accurate to full precision near
-    0 and π, where arccos of the cosine loses half the digits.
+    0 and π, where arccos of the cosine loses half the digits. Each vector is divided by its
+    largest entry first, so that ‖u‖² can neither overflow nor underflow.
     """
+    u = u / u.abs().amax(dim=-1, keepdim=True)
+    v = v / v.abs().amax(dim=-1, keepdim=True)
     unit_u = u / torch.linalg.vector_norm(u, dim=-1, keepdim=True)
     unit_v = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
     difference = torch.linalg.vector_norm(unit_u - unit_v, dim=-1)
@@ -188,8 +289,10 @@ def weight_change_angle(
     for name, vector in (("a", a_), ("b", b_)):
         if bool((vector == 0).all(-1).any()):
             raise ValueError(f"{name} is the zero vector; the angle of a zero weight change is undefined")
-    factor = cholesky_factor(theta, jitter=jitter)
-    u, v = torch.broadcast_tensors(_whiten(factor, a_), _whiten(factor, b_))
+    factor = _checked_factor(theta, jitter)
+    # α does not change when a or b is scaled; scaling both to a largest entry of 1 keeps their
+    # whitened versions in range for any magnitude (1e-300 … 1e300).
+    u, v = torch.broadcast_tensors(_whiten(factor, _split_scale(a_)[0]), _whiten(factor, _split_scale(b_)[0]))
     angle = _angle_between(u, v)
     return torch.minimum(angle, math.pi - angle) if acute else angle
 
@@ -225,10 +328,13 @@ def hard_label_derivative(
     h = _vector("delta_z_h", delta_z_h, size, theta.device)
     if bool((t == 0).all(-1).any()):
         raise ValueError("delta_z_t is the zero vector; the projection of Eq. 12 needs a teacher weight change")
-    factor = cholesky_factor(theta, jitter=jitter)
+    factor = _checked_factor(theta, jitter)
+    # The bracket is linear in g and in h and does not change with the scale of t: whiten the three
+    # divided by their largest entries and scale back, so nothing overflows before the result does.
+    (g, scale_g), (t, _), (h, scale_h) = _split_scale(g), _split_scale(t), _split_scale(h)
     g_w, t_w, h_w = torch.broadcast_tensors(_whiten(factor, g), _whiten(factor, t), _whiten(factor, h))
     complement = g_w - t_w * ((t_w * g_w).sum(-1, keepdim=True) / (t_w * t_w).sum(-1, keepdim=True))
-    return (h_w * complement).sum(-1)
+    return _finite((h_w * complement).sum(-1) * scale_g.squeeze(-1) * scale_h.squeeze(-1), "the bracket of Eq. 12")
 
 
 def weight_change_norms(kernel: ArrayLike, delta_z: ArrayLike, *, jitter: float = 0.0) -> Tensor:
@@ -253,8 +359,11 @@ def weight_change_norms(kernel: ArrayLike, delta_z: ArrayLike, *, jitter: float 
     device = first_device(kernel, delta_z)
     theta = _kernel(kernel, device)
     dz = _vector("delta_z", delta_z, theta.shape[-1], theta.device)
-    whitened = _whiten(cholesky_factor(theta, jitter=jitter), dz)
-    return torch.cumsum(whitened.square(), dim=-1).sqrt()
+    # ‖Δŵ_n‖ is homogeneous in Δz: whiten Δz / max|Δz| and scale back, so that neither the squares
+    # nor the solve over- or underflow for any representable Δz.
+    scaled, largest = _split_scale(dz)
+    whitened = _whiten(_checked_factor(theta, jitter), scaled)
+    return _finite(torch.cumsum(whitened.square(), dim=-1).sqrt() * largest, "a weight-change norm ‖Δŵ_n‖")
 
 
 def expected_squared_norms(

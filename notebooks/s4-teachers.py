@@ -270,14 +270,15 @@ claims.check("s4.fig5-teacher-error", "S4.1, Fig. 5 middle", "the Fig. 5 teacher
 #
 # `paper` uses S4.1's sizes: $L = 5$, $m = 1024$, batches of 4096, η = 5·10⁻⁴ (Fig. 2), 0.01 with
 # 32,768 epochs (Fig. 4), 10⁻⁴ with 10,240 epochs (Fig. 5). S4.1 does not state how long the Fig. 2
-# teacher trained; we give it 16,384 epochs. `quick` must train all three on a 2-core CPU in about
-# two minutes, so it narrows the network ($m = 128$, $L = 4$), uses batches of 1024 and shortens the
-# runs (1024, 1024 and 1280 epochs). Adam moves each weight by about η per step, so a shorter run
+# teacher trained; we give it 16,384 epochs. `quick` must train all three in about two minutes of
+# CPU time, so it narrows the network ($m = 128$, $L = 4$), uses batches of 1024 and shortens the runs
+# (1024, 1024 and 1280 epochs). Adam moves each weight by about η per step, so a shorter run
 # needs a larger η to travel as far: the Fig. 5 teacher gets η = 8·10⁻⁴ for 1280 epochs with its stop
 # at 639 (paper: 10⁻⁴, stop 5113; η × stop is the same), and the Fig. 2 teacher η = 2·10⁻³. The Fig.
 # 4 teacher keeps η = 0.01 and its stops $2^k - 1$; at `quick` its Fig. 4-right stop is 127, where it
-# is already accurate but measurably worse than at the end of its run, as 511 is at `paper`. `smoke`
-# only checks that the chapter runs.
+# is already accurate but measurably worse than at the end of its run (the paper's 511 is 1/64 of its
+# run, our 127 is 1/8 of ours: a shorter run has to stop relatively later to give a usable teacher).
+# `smoke` only checks that the chapter runs.
 
 # %%
 def describe(settings):

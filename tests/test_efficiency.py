@@ -195,6 +195,15 @@ def test_a_run_with_the_empirical_kernel_uses_that_networks_kernel(small_run):
     torch.testing.assert_close(run["norms"]["sine"], direct, rtol=1e-10, atol=0)
 
 
+def test_a_run_of_logit_changes_alone_needs_no_network(small_run):
+    x, _, noise = small_run
+    narrow = efficiency.weight_change_norm_run(x, deltas={"noise": noise}, init_seed=1, depth=3, width=8)
+    wide = efficiency.weight_change_norm_run(x, deltas={"noise": noise}, init_seed=2, depth=3, width=4096)
+    # the analytic kernel does not depend on the width or the seed, and no initial logits enter
+    assert narrow["initial_rms"] is None
+    torch.testing.assert_close(narrow["norms"]["noise"], wide["norms"]["noise"], rtol=0, atol=0)
+
+
 def test_a_run_rejects_bad_requests(small_run):
     x, target, noise = small_run
     with pytest.raises(ValueError, match="kernel"):

@@ -129,10 +129,10 @@ def test_kernel_is_finite_symmetric_and_positive_semidefinite() -> None:
 
 
 def test_duplicated_inputs_are_resolved_to_the_square_root_of_rounding() -> None:
-    # The angle between two rows comes from their Gram entries, whose rounding (ε ≈ 1e-16) leaves
-    # q q' − c² uncertain by ~ε q², so a zero angle is only known to √ε ≈ 1e-8 (documented limit,
-    # shared by any Gram-based evaluation). Duplicated rows must still be finite and agree with the
-    # exact diagonal to a few 1e-8, and the matrix be PSD to that level.
+    # A loose check kept from when the angle came from Gram entries (known only to √ε ≈ 1e-8):
+    # duplicated rows must be finite and agree with the exact diagonal, and the matrix be PSD.
+    # The exact statements are test_equal_inputs_give_exactly_the_diagonal_value and
+    # test_near_equal_and_near_opposite_inputs_match_60_digit_arithmetic below.
     x = _points(30, 3, seed=10, scale=100.0)
     for copies in (x[:5], x[:5] * (1 + 1e-12)):
         k = ntk_kernel(torch.cat([x, copies]), depth=5)
@@ -140,6 +140,157 @@ def test_duplicated_inputs_are_resolved_to_the_square_root_of_rounding() -> None
         assert torch.allclose(k[:5, 30:].diagonal(), k.diagonal()[:5], rtol=1e-7)
         eigenvalues = torch.linalg.eigvalsh(k)
         assert eigenvalues.min() >= -1e-8 * eigenvalues.max()
+
+
+def _mp_kernel(x1: list[float], x2: list[float], depth: int, sigma_w: float, sigma_b: float, *,
+               want_ntk: bool = True, digits: int = 60) -> float:
+    """Θ(x1, x2) (or Σ) of one pair by the textbook arccos recursion in ``digits``-digit arithmetic.
+
+    Independent of kdlib: no gap variable, no rescaling, arccos of the cosine. At 60 digits the
+    cancellation in 1 − cos θ (θ ≥ 1e-12 here, so 24 digits lost) still leaves 36 correct digits.
+    """
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(digits):
+        sw2, sb2, d = mpmath.mpf(sigma_w) ** 2, mpmath.mpf(sigma_b) ** 2, len(x1)
+        u, v = [mpmath.mpf(t) for t in x1], [mpmath.mpf(t) for t in x2]
+        c = sw2 * mpmath.fsum(p * q for p, q in zip(u, v, strict=True)) / d + sb2
+        q1 = sw2 * mpmath.fsum(p * p for p in u) / d + sb2
+        q2 = sw2 * mpmath.fsum(q * q for q in v) / d + sb2
+        ntk = c
+        for _ in range(depth):
+            r = mpmath.sqrt(q1 * q2)
+            angle = mpmath.acos(max(-1, min(1, c / r))) if r else mpmath.mpf(0)
+            c = sw2 / (2 * mpmath.pi) * (r * mpmath.sin(angle) + (mpmath.pi - angle) * c) + sb2
+            ntk = c + sw2 * ntk * (mpmath.pi - angle) / (2 * mpmath.pi)
+            q1, q2 = sw2 * q1 / 2 + sb2, sw2 * q2 / 2 + sb2
+        return float(ntk if want_ntk else c)
+
+
+@pytest.mark.parametrize("sigma_w, sigma_b", [(1.0, 1.0), (1.0, 0.0), (1.4, 0.3)])
+def test_near_equal_and_near_opposite_inputs_match_60_digit_arithmetic(sigma_w: float, sigma_b: float) -> None:
+    # Issue 16, item 2: with the angle taken from Gram entries, inputs 1e-6 … 1e-12 apart were off by
+    # 5e-10 … 1e-8 (an O(√ε) loss). The recursion now carries the gap r − c as sums of non-negative
+    # terms, so every operation adds at most an ulp or so: ~1e-15 for L = 3. The bound 1e-12 leaves
+    # a margin of 1000 over that and is 1000× below the old error. Equal inputs (distance 0) must give
+    # the value of the exact diagonal recursion; opposite inputs are the other end of the angle.
+    generator = torch.Generator().manual_seed(31)
+    x = torch.randn(3, generator=generator, dtype=torch.float64)
+    direction = torch.randn(3, generator=generator, dtype=torch.float64)
+    direction /= direction.norm()
+    for base in (x, -x):
+        for distance in (1e-2, 1e-4, 1e-8, 1e-12, 0.0):
+            y = base + distance * direction
+            pair = torch.stack([x, y])
+            for kernel, want_ntk in ((ntk_kernel, True), (nngp_kernel, False)):
+                reference = _mp_kernel(x.tolist(), y.tolist(), 3, sigma_w, sigma_b, want_ntk=want_ntk)
+                for value in (kernel(pair, depth=3, sigma_w=sigma_w, sigma_b=sigma_b)[0, 1],
+                              kernel(x[None], y[None], depth=3, sigma_w=sigma_w, sigma_b=sigma_b)[0, 0]):
+                    assert value.item() == pytest.approx(reference, rel=1e-12, abs=0.0), (distance, want_ntk)
+
+
+def test_equal_inputs_give_exactly_the_diagonal_value() -> None:
+    # Issue 16, item 2: duplicated rows must give bit-identical rows and columns whose shared entry is
+    # exactly Θ(x, x), so that Θ is exactly singular there (the old kernel's smallest eigenvalue was
+    # 5e-8 of the largest instead of 0, which the solvers of kdlib.student took for information).
+    # Also across row blocks and in cross kernels.
+    import kdlib.kernels as kernels
+
+    x = _points(30, 3, seed=32, scale=3.0)
+    x = torch.cat([x, x[3:4], x[17:18], x[3:4]])  # rows 30 and 32 repeat row 3, row 31 repeats row 17
+    old = kernels._BLOCK_ENTRIES
+    try:
+        kernels._BLOCK_ENTRIES = 7 * 33  # several row blocks, duplicates in different ones
+        for sigma_b in (0.0, 1.0):
+            for kernel in (ntk_kernel, nngp_kernel):
+                k = kernel(x, depth=4, sigma_b=sigma_b)
+                for i, j in ((3, 30), (3, 32), (17, 31)):
+                    assert torch.equal(k[i], k[j]) and torch.equal(k[:, i], k[:, j])
+                    assert k[i, j].item() == k[i, i].item()
+                if kernel is ntk_kernel:
+                    assert torch.equal(k.diagonal(), ntk_diagonal(x, depth=4, sigma_b=sigma_b))
+                    cross = ntk_kernel(x[:20], x[28:], depth=4, sigma_b=sigma_b)
+                    assert cross[3, 2].item() == k[3, 3].item() and cross[17, 3].item() == k[17, 17].item()
+                    # three copies of a row leave a null space of dimension 2 (a third of the rank-deficit
+                    # is exact; the eigensolver's own rounding is ~n·ε·‖Θ‖)
+                    eigenvalues = torch.linalg.eigvalsh(k)
+                    assert eigenvalues[2].item() <= 1e-14 * eigenvalues[-1].item()
+    finally:
+        kernels._BLOCK_ENTRIES = old
+
+
+def test_inputs_crowded_in_a_narrow_cone_stay_exact_without_pairwise_differences(monkeypatch) -> None:
+    # All pairs of 1 + 0.01·N(0, I) in d = 50 are within 2° of each other, so every first-layer gap is
+    # flagged; explicit differences (O(d) per pair) would make this 100× slower than the kernel itself.
+    # Gaps then come from unit vectors centred on the mean direction, whose rounding is relative to
+    # the spread of the cone, and only the pairs close within the cone (here a duplicate and a
+    # near-duplicate) are differenced explicitly. Same tolerance and reasoning as the test above.
+    import kdlib.kernels as kernels
+
+    x = 1 + 0.01 * torch.randn(120, 50, generator=torch.Generator().manual_seed(36), dtype=torch.float64)
+    x[7] = x[3]
+    x[9] = x[3] + 1e-9 * torch.randn(50, generator=torch.Generator().manual_seed(37), dtype=torch.float64)
+    explicit = []
+    original = kernels._refine_first_layer
+    monkeypatch.setattr(kernels, "_refine_first_layer", lambda c, g, t, flat, *rest: (
+        explicit.append(flat.numel()), original(c, g, t, flat, *rest))[1])
+    for sigma_b in (0.0, 1.0):
+        k = ntk_kernel(x, depth=3, sigma_b=sigma_b)
+        for i, j in ((0, 1), (3, 9), (5, 100), (118, 119)):
+            reference = _mp_kernel(x[i].tolist(), x[j].tolist(), 3, 1.0, sigma_b)
+            assert k[i, j].item() == pytest.approx(reference, rel=1e-12, abs=0.0), (sigma_b, i, j)
+        assert torch.equal(k[3], k[7]) and k[3, 7].item() == k[3, 3].item()
+    assert sum(explicit) < 0.05 * 2 * 120 * 121 / 2  # the diagonal, the duplicates: a few percent at most
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1e-100, 1e77, 1e100, 1e150])
+def test_extreme_input_scales_are_exact(scale: float) -> None:
+    # Issue 16, item 4: inputs ≥ 1e77 gave NaN/inf (q q' overflowed) and inputs ≤ 1e-100 with σ_b = 0
+    # were 30–100 % off (q q' underflowed). Rows are now rescaled by powers of two, so σ_b = 0 obeys
+    # Θ(cx) = c² Θ(x) to rounding (c·x and c² are each rounded once: 1e-13 is generous; the entry of
+    # two opposite inputs at L = 1 is itself ~ε of the diagonal, and is held to that absolutely).
+    # With σ_b = 1 the bias is negligible at 1e±100 (its relative effect is 1e-200) both ways.
+    x = _points(12, 3, seed=33)
+    x = torch.cat([x, -x[:2], 2 * x[2:3], torch.zeros(1, 3, dtype=torch.float64)])
+    for depth in (1, 4):
+        base = ntk_kernel(x, depth=depth, sigma_b=0.0)
+        floor = 1e-15 * scale**2 * base.diagonal().max().item()
+        scaled = ntk_kernel(scale * x, depth=depth, sigma_b=0.0)
+        assert torch.allclose(scaled, scale**2 * base, rtol=1e-13, atol=floor)
+        with_bias = ntk_kernel(scale * x, depth=depth, sigma_b=1.0)
+        if scale > 1:
+            assert torch.allclose(with_bias, scale**2 * base, rtol=1e-13, atol=floor)
+        else:
+            zeros = ntk_kernel(torch.zeros_like(x), depth=depth, sigma_b=1.0)
+            assert torch.allclose(with_bias, zeros, rtol=1e-13, atol=0.0)
+
+
+def test_deep_and_steep_recursions_stay_in_range() -> None:
+    # Σ^l grows or shrinks like (σ_W²/2)^l: at σ_W = 1, L = 600 and σ_b = 0 products of two such
+    # values underflow (2^-1200), at σ_W = 30, L = 100 they overflow (450^200). The recursion runs in
+    # power-of-two units that follow the growth; each layer adds a few ulps, hence 1e-12 against
+    # 60-digit arithmetic over hundreds of layers.
+    x = _points(3, 2, seed=34)
+    for depth, sigma_w, sigma_b in ((600, 1.0, 0.0), (100, 30.0, 1.0), (300, 0.5, 2.0)):
+        k = ntk_kernel(x, depth=depth, sigma_w=sigma_w, sigma_b=sigma_b)
+        for i, j in ((0, 1), (1, 2), (2, 2)):
+            reference = _mp_kernel(x[i].tolist(), x[j].tolist(), depth, sigma_w, sigma_b, digits=40)
+            assert k[i, j].item() == pytest.approx(reference, rel=1e-12, abs=0.0), (depth, i, j)
+
+
+def test_unsupported_ranges_are_rejected_with_the_row_named() -> None:
+    # A kernel beyond float64 (diagonal ≈ σ_W² |x|²/d·(L+1)/2^L > 1.8e308) and, with σ_b > 0, rows
+    # more than 60 orders of magnitude below the largest scale and σ_b.
+    x = _points(4, 2, seed=35)
+    with pytest.raises(ValueError, match="x1 row 0 is too large"):
+        ntk_kernel(torch.cat([1e200 * x[:1], x]), depth=2, sigma_b=0.0)
+    with pytest.raises(ValueError, match="x2 row 1 is too large"):
+        ntk_kernel(x, torch.cat([x[:1], 1e200 * x[1:2]]), depth=2, sigma_b=0.0)
+    with pytest.raises(ValueError, match="x1 row 2"):
+        ntk_kernel(torch.cat([x[:2], 1e-70 * x[2:]]), depth=2, sigma_b=1e-70)
+    with pytest.raises(ValueError, match="x1 row 1 .* 60 orders of magnitude"):
+        ntk_kernel(torch.cat([1e200 * x[:1], x]), depth=2)
+    with pytest.raises(ValueError, match="sigma_w"):
+        ntk_kernel(x, depth=2, sigma_w=1e-120)
 
 
 def test_cross_kernel_is_a_block_of_the_joint_kernel() -> None:

@@ -1,26 +1,43 @@
 """The executed smoke book: every chapter ran, recorded its claims, and no correctness check failed.
 
 Runs after `make notebooks` (marker ``notebooks``) and reads that one execution of each chapter:
-nothing here executes a real chapter again, except chapter 01 on a dask cluster below.
+nothing here executes a real chapter again, except chapter 01 on a dask cluster below. The smoke
+book is the test book in ``$KDBOOK_OUT`` (``_build/test`` unless set), never the reader's
+``book/generated``.
 """
 
 import json
+import os
 
 import pytest
 
-from kdlib.book import claims
+from kdlib.book import claims, core
 from kdlib.book import notebooks as book
 
 pytestmark = pytest.mark.notebooks
 
 ROOT = book.find_root()
 CHAPTERS = list(book.available_notebooks(ROOT))
+TEST_OUT = os.environ.get("KDBOOK_OUT") or "_build/test"  # relative paths are to the book's root
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _the_test_book():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KDBOOK_OUT", TEST_OUT)
+        yield
+
+
+def test_the_smoke_book_is_not_the_readers_book():
+    assert core.generated_dir(ROOT) != ROOT / "book" / "generated"
+    for path in book.executed_notebooks(ROOT).values():
+        assert json.loads(path.read_text())["metadata"]["kdbook"]["profile"] == "smoke"
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
 def test_every_chapter_was_executed_and_recorded_its_claims(stem):
     executed = book.executed_notebooks(ROOT)
-    assert stem in executed, f"{stem} has no executed copy; run `make notebooks`"
+    assert stem in executed, f"{stem} has no executed copy in {core.generated_dir(ROOT)}; run `make notebooks`"
     meta = json.loads(executed[stem].read_text())["metadata"]["kdbook"]
     assert meta["status"] == "ok"
     found = claims.collect(executed[stem])
@@ -43,7 +60,7 @@ def test_a_real_chapter_on_a_local_dask_cluster_states_the_same_numbers(tmp_path
     """`kdbook run --cluster local` of a real chapter at smoke equals the in-process `make notebooks` run.
 
     The chapter runs on two dask worker processes in a scratch copy of the book; every claim it
-    records must carry exactly the measured value of the in-process execution in book/generated.
+    records must carry exactly the measured value of the in-process execution of the test book.
     One chapter suffices for the mechanism (the tiny book of test_executor checks the rest); running
     all of them again would execute the whole book a second time.
     """

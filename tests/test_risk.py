@@ -88,6 +88,12 @@ def test_risk_curve_counts_sign_disagreements_like_brute_force_in_any_chunking()
     assert torch.allclose(curve.standard_error, (brute * (1 - brute) / 200).sqrt())
     risk, error = transfer_risk(teacher(x_test), predictions[:, -1])
     assert torch.equal(risk, brute[:, -1]) and torch.allclose(error, curve.standard_error[:, -1])
+    # one reference and one initial function per row: each row is its own curve
+    references, starts = torch.stack([teacher(x_test), -teacher(x_test)]), torch.stack([initial, 2 * initial])
+    rows = transfer_risk_curve(kernel, cross, delta_z, references, initial=starts, chunk_entries=500)
+    for row in range(2):
+        single = prefix_predictions(kernel, cross, delta_z[row], initial=starts[row])
+        assert torch.equal(rows.risk[row], ((single * references[row]) < 0).double().mean(-1))
 
 
 def test_prefix_inner_products_match_direct_solves():

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from kdlib import effective_logits, hard_label_correction
+from kdlib import effective_logits, hard_label_correction, ntk_kernel
 from kdlib.data import GaussianMixture, gaussian_inputs, random_gaussian_mixture
 from kdlib.student import (
     cholesky_factor,
@@ -69,6 +69,103 @@ def test_singular_kernel_names_the_broken_pivot():
     # an explicit jitter regularizes it, and is part of the answer
     regularized = weight_change_norms(phi.T @ phi, torch.ones(5, dtype=torch.float64), jitter=1e-6)
     assert torch.isfinite(regularized).all()
+
+
+def test_duplicated_inputs_are_reported_with_their_index():
+    # Issue 16, item 2: with a duplicated input the analytic NTK is exactly singular (rows equal bit
+    # for bit), and every solve must say so, naming the duplicate (sample 7 repeats sample 2), rather
+    # than return a number (the old kernel, singular only to 5e-8, gave ‖Δŵ‖ = 3154 for 0.58).
+    x = 5 * torch.randn(9, 2, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    x[7] = x[2]
+    kernel = ntk_kernel(x, depth=3)
+    delta_z = torch.randn(9, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    for solve in (lambda: weight_change_norms(kernel, delta_z), lambda: closed_form_student(kernel, delta_z),
+                  lambda: theta_inner(delta_z, delta_z, kernel), lambda: cholesky_factor(kernel)):
+        with pytest.raises(ValueError, match=r"pivot 8 of 9 \(sample index 7, counting from 0\).*duplicate"):
+            solve()
+    # the prefix before the duplicate is fine, and equals the kernel without it
+    kept = [0, 1, 2, 3, 4, 5, 6, 8]
+    norms = weight_change_norms(ntk_kernel(x[kept], depth=3), delta_z[kept])
+    assert torch.isfinite(norms).all()
+    # an explicit jitter regularizes it (and is visible in the caller's code)
+    assert torch.isfinite(weight_change_norms(kernel, delta_z, jitter=1e-8)).all()
+
+
+def test_pivots_at_rounding_level_are_reported():
+    # A pivot L_kk² ≤ 1e-10·Θ_kk is at the level of the factorization's rounding (~N·ε·Θ_kk): sample 5
+    # of a feature Gram matrix moved 1e-7 (relative) away from sample 2 leaves L_55² ≈ 1e-14·Θ_55,
+    # which LAPACK factors without complaint (the old code returned a norm amplified 1e7-fold).
+    # 1e-4 away leaves L_55² ≈ 1e-8·Θ_55, which is information and must pass.
+    phi = features(8)
+    noise = torch.randn(40, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    for distance, singular in ((1e-7, True), (1e-4, False)):
+        moved = phi.clone()
+        moved[:, 5] = phi[:, 2] + distance * noise * phi[:, 2].norm() / noise.norm()
+        kernel = moved.T @ moved
+        pivot_ratio = (torch.linalg.cholesky(kernel).diagonal() ** 2 / kernel.diagonal())[5].item()
+        assert (pivot_ratio < 1e-10) == singular, pivot_ratio
+        if singular:
+            with pytest.raises(ValueError, match=r"pivot 6 of 8 \(sample index 5.*below min_pivot = 1e-10"):
+                weight_change_norms(kernel, torch.ones(8))
+            assert torch.isfinite(cholesky_factor(kernel, min_pivot=0.0)).all()  # the caller may opt out
+        else:
+            direct = torch.linalg.solve(kernel, torch.ones(8, dtype=torch.float64)).sum().sqrt()
+            assert weight_change_norms(kernel, torch.ones(8))[-1].item() == pytest.approx(direct.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="min_pivot"):
+        cholesky_factor(torch.eye(2), min_pivot=1.0)
+
+
+def test_non_symmetric_kernels_are_rejected():
+    # Issue 16, item 3: only the lower triangle was read, so a non-symmetric matrix (a cross kernel, a
+    # transposed product, a bug) gave an answer. Asymmetry up to 4096 ε·max|Θ| of the input dtype is
+    # rounding (an inner product of length P is rounded by ~√P·ε), anything larger is an error that
+    # names the entry.
+    phi = features(6)
+    kernel = phi.T @ phi
+    scale = kernel.abs().max().item()
+    for bump in (1e-6, 1e-10):
+        bad = kernel.clone()
+        bad[1, 4] += bump * scale
+        for call in (lambda k=bad: weight_change_norms(k, torch.ones(6)), lambda k=bad: cholesky_factor(k),
+                     lambda k=bad: weight_change_angle(k, torch.ones(6), torch.arange(6.0))):
+            with pytest.raises(ValueError, match=r"not symmetric: Θ\[1, 4\]"):
+                call()
+    rounded = kernel.clone()
+    rounded[1, 4] += 1e-14 * scale  # ~50 ε: rounding, accepted
+    assert torch.isfinite(weight_change_norms(rounded, torch.ones(6))).all()
+    single = kernel.float()
+    single[1, 4] += 1e-5 * scale  # ~80 float32 ε: rounding for a float32 kernel
+    assert torch.isfinite(weight_change_norms(single, torch.ones(6))).all()
+    batch = torch.stack([kernel, kernel.clone()])
+    batch[1, 0, 2] += 1e-3 * scale
+    with pytest.raises(ValueError, match=r"batch entry 1"):
+        weight_change_norms(batch, torch.ones(6))
+    cross = ntk_kernel(torch.randn(6, 2, dtype=torch.float64), torch.randn(6, 2, dtype=torch.float64), depth=2)
+    with pytest.raises(ValueError, match="not symmetric"):
+        closed_form_student(cross, torch.ones(6))
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e155, 1e200, 1e300])
+def test_angles_and_norms_of_extreme_vectors(scale):
+    # Issue 16, item 4: parallel vectors scaled ≥ 1e155 gave an angle of π/2 (‖u‖² overflowed), and
+    # norms overflowed or underflowed likewise. The angle does not depend on the vectors' scales and
+    # ‖Δŵ_n‖ is homogeneous of degree 1, so both must equal their values at scale 1 (each side's
+    # scaling is one rounding: 1e-14). A result beyond float64 raises instead of returning inf.
+    phi = features(5, seed=3)
+    kernel = phi.T @ phi
+    generator = torch.Generator().manual_seed(14)
+    a, b = torch.randn(2, 5, generator=generator, dtype=torch.float64)
+    assert weight_change_angle(kernel, scale * a, 2 * scale * a).item() == pytest.approx(0.0, abs=1e-7)
+    assert weight_change_angle(kernel, scale * a, -scale * a).item() == pytest.approx(math.pi, rel=1e-14)
+    assert weight_change_angle(kernel, scale * a, scale * b).item() == pytest.approx(
+        weight_change_angle(kernel, a, b).item(), rel=1e-14)
+    torch.testing.assert_close(weight_change_norms(kernel, scale * a), scale * weight_change_norms(kernel, a),
+                               rtol=1e-14, atol=0)
+    assert theta_inner(scale * a, b, kernel).item() == pytest.approx(scale * theta_inner(a, b, kernel).item(),
+                                                                     rel=1e-14)
+    if scale > 1e160:
+        with pytest.raises(ValueError, match="float64 range"):
+            theta_inner(scale * a, scale * b, kernel)
 
 
 def test_bad_inputs_are_named():

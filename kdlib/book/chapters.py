@@ -13,7 +13,8 @@ from typing import Any
 from kdlib.teachers import GroundTruthSpec, ParentLabels, TeacherSpec
 
 __all__ = ["PROFILES", "CHAPTERS", "setting", "register", "EffectiveStudent", "NTKRegime", "LinearizedTraining",
-           "Teachers", "TEACHERS", "TeacherChapter", "ImperfectTeacher"]
+           "Teachers", "TEACHERS", "TeacherChapter", "DataEfficiency", "PracticalKD", "ImperfectTeacher",
+           "TransferRisk"]
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -33,60 +34,6 @@ def register(chapter: str, *, smoke: Any, quick: Any, paper: Any) -> None:
     if len({type(smoke), type(quick), type(paper)}) != 1 or not dataclasses.is_dataclass(smoke):
         raise TypeError(f"{chapter}: smoke, quick and paper must be instances of one dataclass")
     CHAPTERS[chapter] = {"smoke": smoke, "quick": quick, "paper": paper}
-
-
-@dataclass(frozen=True)
-class EffectiveStudent:
-    """Section 2, Fig. 1: effective student logits (chapter 01)."""
-
-    points: int = setting(401, low=3, high=1_000_001, help="z_t grid points per curve")
-    z_max: float = setting(10.0, low=0.1, high=1e3, help="the grid covers [-z_max, z_max]")
-    gd_iterations: int = setting(10_000, low=1, high=10**8, help="steps of the paper's gradient-descent solver (S4)")
-
-
-register("01-effective-student", smoke=EffectiveStudent(points=81), quick=EffectiveStudent(),
-         paper=EffectiveStudent(points=2001))
-
-
-@dataclass(frozen=True)
-class NTKRegime:
-    """Appendix: analytic against empirical NTK, Fig. S7 (chapter s1-ntk-regime)."""
-
-    widths: tuple[int, ...] = setting((64, 256, 1024, 4096), low=1, high=65_536,
-                                      help="widths of the random networks compared with Θ")
-    points: int = setting(16, low=2, high=4096, help="inputs of that comparison")
-    networks: int = setting(4, low=1, high=1000, help="random networks per width")
-    s7_samples: int = setting(10_000, low=10, high=10**7, help="inputs per scale in Fig. S7")
-    s7_width: int = setting(4096, low=1, high=65_536, help="width of the network checked against one point of Fig. S7")
-    s7_inputs: int = setting(64, low=1, high=4096, help="inputs of that check")
-
-
-register("s1-ntk-regime",
-         smoke=NTKRegime(widths=(64, 256, 1024), s7_samples=500, s7_width=1024, s7_inputs=16),
-         quick=NTKRegime(),
-         paper=NTKRegime(widths=(64, 256, 1024, 4096, 16384), points=32, networks=8, s7_width=8192, s7_inputs=128))
-
-
-@dataclass(frozen=True)
-class LinearizedTraining:
-    """Appendix: training the linearized student, S1 and S5 (chapter s1-linearized-training)."""
-
-    width: int = setting(512, low=1, high=65_536, help="hidden width m of the student")
-    depth: int = setting(3, low=1, high=20, help="hidden layers L (the paper's students have L = 3)")
-    samples: int = setting(64, low=2, high=65_536, help="training points n")
-    steps: int = setting(2000, low=10, high=10**7, help="full-batch steps of each S1 run")
-    lr: float = setting(0.01, low=1e-8, high=10.0, help="Adam's learning rate (the paper's students use 0.01)")
-    s5_epochs: int = setting(1000, low=10, high=10**7, help="full-batch epochs of each S5 (Fig. S6) run")
-    s5_draws: int = setting(8, low=1, high=1000, help="draws of (inputs, teacher, student) behind the S5 curve")
-    s5_samples: int = setting(256, low=64, high=65_536,
-                              help="largest sample size of that curve (≥ 64, where the claim is read)")
-
-
-register("s1-linearized-training",
-         smoke=LinearizedTraining(width=256, samples=16, steps=600, s5_epochs=300, s5_draws=4, s5_samples=64),
-         quick=LinearizedTraining(),
-         paper=LinearizedTraining(width=2048, samples=256, steps=20_000, s5_epochs=10_000, s5_draws=16,
-                                  s5_samples=1024))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +137,64 @@ TEACHERS: dict[str, Teachers] = {profile: _make_teachers(profile) for profile in
 
 
 @dataclass(frozen=True)
+class EffectiveStudent:
+    """Section 2, Fig. 1: effective student logits (chapter 01)."""
+
+    points: int = setting(401, low=3, high=1_000_001, help="z_t grid points per curve")
+    z_max: float = setting(10.0, low=0.1, high=1e3, help="the grid covers [-z_max, z_max]")
+    gd_iterations: int = setting(10_000, low=1, high=10**8, help="steps of the paper's gradient-descent solver (S4)")
+
+
+register("01-effective-student", smoke=EffectiveStudent(points=81), quick=EffectiveStudent(),
+         paper=EffectiveStudent(points=2001))
+
+
+@dataclass(frozen=True)
+class NTKRegime:
+    """Appendix: analytic against empirical NTK, Fig. S7 (chapter s1-ntk-regime)."""
+
+    widths: tuple[int, ...] = setting((64, 256, 1024, 4096), low=1, high=65_536,
+                                      help="widths of the random networks compared with Θ")
+    points: int = setting(16, low=2, high=4096, help="inputs of that comparison")
+    networks: int = setting(4, low=2, high=1000,
+                            help="random networks per width: the independent draws behind the slope's mean")
+    s7_samples: int = setting(10_000, low=10, high=10**7, help="inputs per scale in Fig. S7")
+    s7_width: int = setting(4096, low=1, high=65_536, help="width of the network checked against one point of Fig. S7")
+    s7_inputs: int = setting(64, low=1, high=4096, help="inputs of that check")
+
+
+register("s1-ntk-regime",
+         smoke=NTKRegime(widths=(64, 256, 1024), networks=8, s7_samples=500, s7_width=1024, s7_inputs=16),
+         quick=NTKRegime(),
+         paper=NTKRegime(widths=(64, 256, 1024, 4096, 16384), points=32, networks=8, s7_width=8192, s7_inputs=128))
+
+
+@dataclass(frozen=True)
+class LinearizedTraining:
+    """Appendix: training the linearized student, S1 and S5 (chapter s1-linearized-training)."""
+
+    width: int = setting(512, low=1, high=65_536, help="hidden width m of the student")
+    depth: int = setting(3, low=1, high=20, help="hidden layers L (the paper's students have L = 3)")
+    samples: int = setting(64, low=2, high=65_536, help="training points n")
+    steps: int = setting(2000, low=10, high=10**7, help="full-batch steps of each S1 run")
+    lr: float = setting(0.01, low=1e-8, high=10.0, help="Adam's learning rate (the paper's students use 0.01)")
+    s5_epochs: int = setting(1000, low=10, high=10**7, help="full-batch epochs of each S5 (Fig. S6) run")
+    s5_draws: int = setting(8, low=1, high=1000, help="draws of (inputs, teacher, student) behind the S5 curve")
+    s5_samples: int = setting(256, low=64, high=65_536,
+                              help="largest sample size of that curve (≥ 64, where the claim is read)")
+    s5_speed_draws: int = setting(6, low=2, high=1000,
+                                  help="independent draws (n = 64) behind the 'converges faster' verdict of S5")
+
+
+register("s1-linearized-training",
+         smoke=LinearizedTraining(width=256, samples=16, steps=600, s5_epochs=300, s5_draws=4, s5_samples=64,
+                                  s5_speed_draws=3),
+         quick=LinearizedTraining(),
+         paper=LinearizedTraining(width=2048, samples=256, steps=20_000, s5_epochs=10_000, s5_draws=16,
+                                  s5_samples=1024, s5_speed_draws=16))
+
+
+@dataclass(frozen=True)
 class TeacherChapter:
     """Appendix: the teachers of S4.1, Fig. S3 (chapter s4-teachers)."""
 
@@ -224,6 +229,9 @@ class DataEfficiency:
     smoothing: float = setting(0.1, low=1e-4, high=1.0, help="label smoothing ε compared with KD")
     window: float = setting(2.0, low=1.1, high=16.0, help="I(n) is averaged over n ∈ [n/√w, n√w] (w = 2: an octave)")
     empirical_runs: int = setting(4, low=2, high=1000, help="runs redone with the empirical kernel of the width-m net")
+    empirical_widths: tuple[int, ...] = setting((256, 1024, 4096), low=8, high=65_536,
+                                                help="widths of the empirical-kernel sweep (random, hard, mixture)")
+    empirical_samples: int = setting(256, low=16, high=2**16, help="inputs of that sweep (a prefix of each run's)")
     reference_runs: int = setting(4, low=2, high=1000, help="runs with the kernel's predictions for the references")
     spectrum: int = setting(1024, low=16, high=2**16, help="samples whose kernel eigenvalues give the spectral rate")
     teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers of Figs. 2, 4, 5")
@@ -231,11 +239,59 @@ class DataEfficiency:
 
 register("03-data-efficiency",
          smoke=DataEfficiency(samples=128, runs=6, modes=(10, 50, 250), flips=(0.0, 0.01, 0.5),
-                              rhos=(0.0, 0.1, 1.0), stops=(3, 15, 63), empirical_runs=2, reference_runs=2,
-                              spectrum=128, teachers=TEACHERS["smoke"]),
+                              rhos=(0.0, 0.1, 1.0), stops=(3, 15, 63), empirical_runs=2, empirical_widths=(256, 1024),
+                              empirical_samples=128, reference_runs=2, spectrum=128, teachers=TEACHERS["smoke"]),
          quick=DataEfficiency(),
          paper=DataEfficiency(samples=2**14, stops=(31, 127, 511, 2047, 8191, 32767), empirical_runs=20,
-                              spectrum=4096, teachers=TEACHERS["paper"]))
+                              empirical_samples=2**14, spectrum=4096, teachers=TEACHERS["paper"]))
+
+
+_RESNETS = ("resnet18", "resnet34", "resnet50")
+
+
+@dataclass(frozen=True)
+class PracticalKD:
+    """Fig. 5 left, Fig. S1, Sec. S2: ResNets distilled on images (chapter 05-practical-kd)."""
+
+    data: str = setting("digits", choices=("digits", "cifar10"),
+                        help="images: scikit-learn's 8×8 digits (no download) or CIFAR-10 (the paper's)")
+    cifar_folder: str = setting("", help="CIFAR-10 binary folder (cifar-10-batches-bin or its parent); "
+                                         "empty: $KDLIB_CIFAR10")
+    test_fraction: float = setting(0.5, low=0.05, high=0.95, help="digits only: share of each class held out")
+    teacher_arch: str = setting("resnet18", choices=_RESNETS, help="teacher network (the paper's: resnet50)")
+    teacher_width: int = setting(8, low=1, high=512, help="teacher's base channels (64: He et al.)")
+    student_arch: str = setting("resnet18", choices=_RESNETS, help="student network (the paper's: resnet18)")
+    student_width: int = setting(4, low=1, high=512, help="student's base channels (64: He et al.)")
+    teacher_epochs: int = setting(20, low=1, high=10_000, help="teacher's epochs over the training set")
+    epochs: int = setting(8, low=1, high=10_000, help="students' epochs over their n samples")
+    min_steps: int = setting(112, low=0, high=10**7, help="students train at least this many steps (small n: more "
+                                                          "epochs)")
+    batch_size: int = setting(64, low=1, high=65_536, help="images per SGD step")
+    lr: float = setting(0.1, low=1e-6, high=10.0, help="peak learning rate of the one-cycle schedule")
+    weight_decay: float = setting(5e-4, low=0.0, high=1.0, help="SGD weight decay")
+    warmup: float = setting(0.25, low=0.01, high=0.99, help="fraction of steps rising to the peak rate")
+    T: float = setting(4.0, low=0.1, high=100.0, help="distillation temperature (RepDistiller's default)")
+    rhos: tuple[float, ...] = setting((0.0, 0.1, 0.5, 0.9, 1.0), low=0.0, high=1.0,
+                                      help="soft ratios ρ of Fig. 5 left (Hinton's T² convention; 0 and 1 always run)")
+    sample_sizes: tuple[int, ...] = setting((112, 225, 450), low=10, high=50_000,
+                                            help="student sample sizes n of Fig. S1 (the whole training set is added)")
+    s1_rhos: tuple[float, ...] = setting((0.0, 0.5, 1.0), low=0.0, high=1.0, help="soft ratios drawn in Fig. S1")
+    seeds: int = setting(3, low=2, high=100, help="students per point (subset, initialisation, batch order)")
+    compile: bool = setting(False, help="torch.compile the networks (CUDA only)")
+    cpu_threads: int = setting(1, low=0, high=1024, help="torch threads on a CPU (0: torch's default); "
+                                                         "1 suits the tiny networks of smoke and quick")
+    bench_batch: int = setting(8, low=0, high=4096, help="batch of the timed step of the paper's networks "
+                                                          "(0: skip)")
+
+
+register("05-practical-kd",
+         smoke=PracticalKD(teacher_epochs=2, epochs=1, min_steps=14, rhos=(0.0, 0.5, 1.0), sample_sizes=(225, 450),
+                           s1_rhos=(0.0,), seeds=2, bench_batch=0),
+         quick=PracticalKD(),
+         paper=PracticalKD(data="cifar10", teacher_arch="resnet50", teacher_width=64, student_width=64,
+                           teacher_epochs=60, epochs=30, min_steps=1000, batch_size=512, lr=0.4,
+                           rhos=(0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0), sample_sizes=(3125, 6250, 12500, 25000),
+                           seeds=5, compile=True, cpu_threads=0, bench_batch=512))
 
 
 @dataclass(frozen=True)
@@ -276,3 +332,40 @@ register("04-imperfect-teacher",
                                 test_samples=16384, seeds=8, fd_sizes=(64, 1024, 4096), trained_size=16384,
                                 trained_width=2048, trained_steps=32_000, trained_lr=0.01,
                                 trained_rhos=(0.1, 0.3, 0.5, 0.7, 0.9, 1.0), trained_seeds=3))
+
+
+@dataclass(frozen=True)
+class TransferRisk:
+    """Section 3, Fig. 2, Theorem 1, S3, S6: transfer risk of perfect-teacher distillation (chapter 02)."""
+
+    teachers: Teachers = setting(TEACHERS["quick"], help="the ground truth and the teachers; Fig. 2 uses fig2")
+    rhos: tuple[float, ...] = setting((1.0, 0.9, 0.5, 0.1, 0.01, 0.0), low=0.0, high=1.0,
+                                      help="soft ratios ρ (first must be 1); 0 is the pure-hard limit ρ → 0")
+    temperature: float = setting(10.0, low=1.0, high=1e3, help="T of Eq. 2 (S4.1: 10)")
+    depth: int = setting(3, low=1, high=20, help="student hidden layers L (S4.1: 3)")
+    width: int = setting(256, low=1, high=65_536, help="student width m (S4.1: 2048)")
+    pool: int = setting(1024, low=64, high=65_536, help="N: the risk curves R(n) run over n = 1 … N")
+    norm_pool: int = setting(2048, low=64, high=131_072,
+                             help="samples of the norm curves ‖Δŵ_n‖ (≥ pool); the largest estimates ‖Δw* − Δw_z‖")
+    tests: int = setting(4096, low=256, high=2**22, help="fresh test inputs per draw (M)")
+    draws: int = setting(4, low=2, high=1000, help="independent draws of inputs and student (seeds 0 … draws − 1)")
+    trained_sizes: tuple[int, ...] = setting((64, 256), low=2, high=65_536,
+                                             help="sample sizes n of the trained students (≤ pool)")
+    trained_rhos: tuple[float, ...] = setting((1.0, 0.1), low=1e-6, high=1.0,
+                                              help="soft ratios of the trained students")
+    epochs: int = setting(300, low=1, high=10**7, help="epochs of each trained student")
+    lr: float = setting(0.01, low=1e-8, high=10.0, help="Adam's learning rate (S4.1: 0.01)")
+    batch: int = setting(512, low=1, high=65_536, help="batch size of the trained students (S4.1: 512)")
+    oracle_rhos: tuple[float, ...] = setting((1.0, 0.1), low=1e-6, high=1.0,
+                                             help="soft ratios whose oracle Δw* is estimated by online SGD")
+    oracle_steps: int = setting(200, low=1, high=10**7, help="online-SGD steps of each oracle estimate")
+
+
+register("02-transfer-risk",
+         smoke=TransferRisk(teachers=TEACHERS["smoke"], rhos=(1.0, 0.5, 0.01, 0.0), width=64, pool=128, norm_pool=256,
+                            tests=1024, draws=2, trained_sizes=(32,), trained_rhos=(1.0,), epochs=100, batch=128,
+                            oracle_rhos=(1.0,), oracle_steps=40),
+         quick=TransferRisk(),
+         paper=TransferRisk(teachers=TEACHERS["paper"], width=2048, pool=4096, norm_pool=16_384, tests=2**15,
+                            draws=20, trained_sizes=(64, 256, 1024, 4096), trained_rhos=(1.0, 0.5, 0.1, 0.01),
+                            epochs=2000, oracle_rhos=(1.0, 0.9, 0.5, 0.1, 0.01), oracle_steps=20_000))

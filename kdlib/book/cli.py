@@ -2,7 +2,7 @@
 
     kdbook run [NOTEBOOK ...] --profile smoke|quick|paper [-p NAME VALUE ...] [--device auto|cpu|cuda]
                [--scheduler tcp://host:port | --cluster local|slurm] [--workers N] [--cluster-config FILE]
-    kdbook build [--no-strict]
+    kdbook build [--no-strict] [--publish-failed]
     kdbook cache info|clear [--notebooks | --results]
     kdbook claims
     kdbook list
@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build the HTML book from executed notebooks")
     build.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    build.add_argument("--publish-failed", action="store_true",
+                       help="build even when a chapter failed (marked FAILED on its page, scorecard and status)")
 
     commands.add_parser("claims", help="print every claim's verdict from the executed notebooks")
     commands.add_parser("list", help="list chapters and their settings per profile")
@@ -131,7 +133,7 @@ def _claims(root: Path) -> int:
     """``kdbook claims``: the scorecard; non-zero when a check fails or a chapter's last run failed."""
     _readable_notebooks(root)
     found = report.chapters(root)
-    failed = [chapter for chapter in found if chapter.run.get("status") == "failed"]
+    failed = [chapter for chapter in found if chapter.failed]
     if not failed and not any(chapter.claims for chapter in found):
         raise book.BookError("no executed notebooks with claims; run `kdbook run` first")
     print(report.claims_text(root, found))  # the scorecard page's table, in the terminal
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 _cache(root, args)
             elif args.command == "build":
                 _readable_notebooks(root)
-                index = book.build_book(root, strict=not args.no_strict)
+                index = book.build_book(root, strict=not args.no_strict, publish_failed=args.publish_failed)
                 print(f"[kdbook] book built: open file://{index}")
             elif args.command == "claims":
                 return _claims(root)

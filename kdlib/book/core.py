@@ -2,7 +2,8 @@
 
 Imports nothing else of kdlib, so every other machinery module can import it without a cycle.
 
-* Paths: the book's root, ``book/generated``, the cache root (``$KDBOOK_CACHE`` or ``.kdcache``).
+* Paths: the book's root, where its executions and site go (``$KDBOOK_OUT``, see :func:`output_root`),
+  ``book/generated``, the cache root (``$KDBOOK_CACHE`` or ``.kdcache``).
 * Provenance: commit, dirty flag, date, package versions and host of a run.
 * Fingerprints: a hash of the kdlib modules a computation can depend on. A key covers the modules
   named *and every kdlib module they import, transitively* (read from the source with ``ast``, never
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "BookError", "PACKAGE_DIR", "find_root", "generated_dir", "cache_root", "available_notebooks",
+    "BookError", "PACKAGE_DIR", "find_root", "output_root", "generated_dir", "html_dir", "cache_root",
+    "available_notebooks",
     "executed_notebooks", "provenance", "module_closure", "module_fingerprint", "MACHINERY_OUTSIDE_KEYS",
 ]
 
@@ -34,7 +36,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the kdlib package
 # Machinery that runs or publishes results but never shapes a computed value: a key never covers it.
 MACHINERY_OUTSIDE_KEYS = frozenset({
     "kdlib.book", "kdlib.book.core", "kdlib.book.cli", "kdlib.book.executor", "kdlib.book.notebooks",
-    "kdlib.book.report", "kdlib.book.results", "kdlib.book.sphinxext", "kdlib.book.sweeps",
+    "kdlib.book.report", "kdlib.book.results", "kdlib.book.sphinxext", "kdlib.book.sweeps", "kdlib.book.coverage",
 })
 
 
@@ -54,8 +56,30 @@ def find_root(start: Path | None = None) -> Path:
     raise BookError("no book found: run kdbook inside the repository (a folder with _toc.yml and notebooks/)")
 
 
+def output_root(root: Path) -> Path:
+    """Where executed chapters and the built site go: ``$KDBOOK_OUT`` (relative to ``root``), else ``root``.
+
+    ``make book`` leaves it unset, so the reader's book is ``book/generated`` and ``_build/html``.
+    ``make test`` sets ``KDBOOK_OUT=_build/test``: the smoke executions go to
+    ``_build/test/book/generated`` and their site to ``_build/test/_build/html``, and the book a
+    reader built with ``make book`` is never replaced by a test build. ``kdbook build`` copies the
+    hand-written sources next to a separate output (see ``notebooks.build_book``).
+    """
+    env = os.environ.get("KDBOOK_OUT")
+    if not env:
+        return root
+    path = Path(env).expanduser()
+    return path if path.is_absolute() else root / path
+
+
 def generated_dir(root: Path) -> Path:
-    return root / "book" / "generated"
+    """Executed chapters and generated pages: ``<output root>/book/generated``."""
+    return output_root(root) / "book" / "generated"
+
+
+def html_dir(root: Path) -> Path:
+    """The built site: ``<output root>/_build/html``."""
+    return output_root(root) / "_build" / "html"
 
 
 def cache_root(root: Path) -> Path:

@@ -42,8 +42,10 @@ from kdlib.book.core import (
     executed_notebooks,
     find_root,
     generated_dir,
+    html_dir,
     module_closure,
     module_fingerprint,
+    output_root,
     provenance,
 )
 from kdlib.book.results import CorruptEntry, read_checked, write_checked
@@ -541,7 +543,7 @@ def _run_on(executor: Executor, root: Path, stems: list[str], *, profile: str, d
     import traceback
 
     where = _executor.describe(executor)
-    environment = {name: os.environ[name] for name in ("KDBOOK_CACHE", "KDBOOK_ROOT", "KDLIB_EXECUTOR",
+    environment = {name: os.environ[name] for name in ("KDBOOK_CACHE", "KDBOOK_ROOT", "KDBOOK_OUT", "KDLIB_EXECUTOR",
                                                         "CUDA_VISIBLE_DEVICES") if name in os.environ}
     gpu = device.startswith("cuda") or (device == "auto" and isinstance(executor, _executor.DaskExecutor)
                                         and executor.gpu_workers() > 0)
@@ -570,23 +572,62 @@ def _run_on(executor: Executor, root: Path, stems: list[str], *, profile: str, d
     return [done[stem] for stem in stems]
 
 
-def build_book(root: Path | None = None, *, strict: bool = True, quiet: bool = False) -> Path:
-    """Write the generated pages, then run ``jupyter-book build`` (strict: ``-W -n --keep-going``)."""
+def _mirror_sources(root: Path, out: Path) -> None:
+    """Copy the book's hand-written sources into ``out`` so that ``out`` is a book of its own.
+
+    ``_config.yml``, ``_toc.yml``, ``notebooks/`` and everything in ``book/`` except ``generated/``
+    (which holds ``out``'s own executions). Files removed from the sources are removed from the copy.
+    """
+    pairs = [(root / name, out / name) for name in ("_config.yml", "_toc.yml", "notebooks")]
+    pairs += [(item, out / "book" / item.name) for item in (root / "book").iterdir() if item.name != "generated"]
+    (out / "book").mkdir(parents=True, exist_ok=True)
+    keep = {target for _, target in pairs} | {out / "book" / "generated"}
+    for stale in (out / "book").iterdir():
+        if stale not in keep:
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    for source, target in pairs:
+        if source.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        elif source.is_file():
+            shutil.copy2(source, target)
+
+
+def build_book(root: Path | None = None, *, strict: bool = True, quiet: bool = False,
+               publish_failed: bool = False) -> Path:
+    """Write the generated pages, then run ``jupyter-book build`` (strict: ``-W -n --keep-going``).
+
+    The book is built where :func:`~kdlib.book.core.output_root` says: the repository itself, or
+    ``$KDBOOK_OUT`` (the test build), which gets a copy of the hand-written sources first.
+
+    Raises:
+        BookError: a chapter was not executed; a chapter's execution failed (unless ``publish_failed``,
+            and then the failure is marked on its page, the scorecard and the status page); Sphinx failed.
+    """
     root = root or find_root()
+    out = output_root(root)
     missing = [stem for stem in available_notebooks(root) if stem not in executed_notebooks(root)]
     if missing:
         raise BookError(f"not executed yet: {', '.join(missing)}; run `kdbook run` first")
+    failed = [chapter for chapter in report.chapters(root) if chapter.failed]
+    if failed and not publish_failed:
+        details = "\n".join(f"  {chapter.stem}: {chapter.failure}" for chapter in failed)
+        raise BookError(f"{len(failed)} chapter(s) failed; the book was not built:\n{details}\n"
+                        "fix and re-run them, or publish the book with the failures marked: "
+                        "`kdbook build --publish-failed`")
+    if out != root:
+        _mirror_sources(root, out)
     report.write_generated_pages(root)
     # Sphinx never deletes pages; a chapter or file removed since the last build would linger in
     # the site (and in its search index) without this. Doctrees stay, so rebuilding stays incremental.
-    shutil.rmtree(root / "_build" / "html", ignore_errors=True)
+    shutil.rmtree(html_dir(root), ignore_errors=True)
     executable = Path(sys.executable).with_name("jupyter-book")
-    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(root)]
+    command = [str(executable) if executable.exists() else "jupyter-book", "build", str(out)]
     if strict:
         command += ["-W", "-n", "--keep-going"]
     if quiet:
         command += ["--quiet"]
-    result = subprocess.run(command, cwd=root)
+    result = subprocess.run(command, cwd=out)
     if result.returncode != 0:
         raise BookError(f"jupyter-book build failed (exit {result.returncode}); see the messages above")
-    return root / "_build" / "html" / "index.html"
+    return html_dir(root) / "index.html"

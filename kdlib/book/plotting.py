@@ -4,7 +4,11 @@
 ``book/generated/figures/<chapter>/`` and glues it into the notebook so a ``{glue:figure}``
 directive in the chapter's markdown can place it with a numbered caption. It also displays a
 line of download links and carries a record of the figure (its name, the paper figure it
-reproduces, the profile, and both files) as an ``application/vnd.kdlib.figure+json`` output.
+reproduces or, for a figure of ours, the one it accompanies, the profile, and both files) as an
+``application/vnd.kdlib.figure+json`` output.
+
+Captions name the paper's figures so that the book's own numbering ("Book fig. 2.1") is never
+read as the paper's: a caption starts with "Paper Fig. N, regenerated" or with "Companion figure".
 ``kdbook build`` re-exports the files from these records (so a cached execution exports the
 same files) and lists every figure on the book's Figures page.
 """
@@ -77,7 +81,8 @@ def _figure_dir(chapter: str | None) -> Path:
 
 
 def publish(
-    fig: Figure, name: str, *, formats: Sequence[str] = ("png", "svg"), paper: str | None = None
+    fig: Figure, name: str, *, formats: Sequence[str] = ("png", "svg"), paper: str | None = None,
+    companion: str | None = None,
 ) -> list[Path]:
     """Save ``fig`` as ``name``.{png,svg} for download and glue it as ``name`` for the chapter.
 
@@ -86,15 +91,18 @@ def publish(
         name: glue key; also the file name, with characters other than letters, digits, ``-``,
             ``_`` and ``.`` replaced by ``-``.
         formats: file formats to export; PNG and SVG by default (SVG scales without loss).
-        paper: the paper figure reproduced, e.g. ``"Fig. 1"``; if None the Figures page reads it
-            from the ``{glue:figure}`` caption.
+        paper: the paper figure this regenerates, e.g. ``"Fig. 1"``.
+        companion: for a figure of ours, the paper figure it accompanies, e.g. ``"Fig. S6"``. With
+            neither, the Figures page reads the caption: "Paper Fig. N …" or "Companion figure …".
     Returns:
         The paths written.
     Raises:
-        ValueError: ``name`` is empty.
+        ValueError: ``name`` is empty, or both ``paper`` and ``companion`` are given.
     """
     if not name:
         raise ValueError("name must be a non-empty glue key, got ''")
+    if paper and companion:
+        raise ValueError("a figure regenerates a paper figure (paper=) or accompanies one (companion=), not both")
 
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
 
@@ -118,12 +126,12 @@ def publish(
         return paths
     glue(name, fig, display=False)
     plt.close(fig)
-    _display_record(name, chapter, paper, claims._profile, paths)
+    _display_record(name, chapter, paper, companion, claims._profile, paths)
     return paths
 
 
-def _display_record(name: str, chapter: str | None, paper: str | None, profile: str | None,
-                    paths: list[Path]) -> None:
+def _display_record(name: str, chapter: str | None, paper: str | None, companion: str | None,
+                    profile: str | None, paths: list[Path]) -> None:
     """Download links (markdown) plus the figure's record with its files (JSON), as one output."""
     from IPython.display import display
 
@@ -133,10 +141,10 @@ def _display_record(name: str, chapter: str | None, paper: str | None, profile: 
         files[path.suffix[1:]] = data.decode() if path.suffix == ".svg" else base64.b64encode(data).decode()
     folder = figure_folder(chapter)
     links = " · ".join(f"{{download}}`{path.suffix[1:].upper()} <{folder}/{path.name}>`" for path in paths)
-    label = f"{paper} " if paper else ""
-    markdown = f"Figure `{name}` {label}(profile `{profile}`), download: {links}"
+    label = f"(Paper {paper}) " if paper else f"(companion to Paper {companion}) " if companion else ""
+    markdown = f"Figure `{name}` {label}at profile `{profile}`, download: {links}"
     record = {"name": name, "file": paths[0].stem if paths else name, "chapter": chapter, "paper": paper,
-              "profile": profile, "files": files}
+              "companion": companion, "profile": profile, "files": files}
     display({"text/markdown": markdown, FIGURE_MIME_TYPE: record}, raw=True)
 
 

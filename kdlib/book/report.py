@@ -1,17 +1,22 @@
-"""Pages generated from the executed notebooks: claims scorecard, figures, execution status.
+"""Pages generated from the executed notebooks: claims scorecard, figures, execution status, coverage.
 
 ``write_generated_pages(root)`` runs at ``kdbook build``, after every chapter was executed
 (papermill writes ``book/generated/<chapter>.ipynb``) and before Sphinx renders the book. It
 
-* writes ``book/generated/scorecard.md`` (every claim of every chapter, with a link to the
-  output where it is computed), ``figures.md`` (every regenerated figure with its paper figure,
-  profile, downloads and the chapter's claims about it) and ``status.md`` (how each chapter
-  was executed);
+* writes ``book/generated/scorecard.md`` (the coverage of the paper, then every claim of every
+  chapter by kind, each linked to the output where it is computed), ``figures.md`` (every
+  regenerated figure with the paper figure it reproduces or accompanies, profile, downloads and the
+  chapter's claims about it), ``status.md`` (how each chapter was executed, and why one failed) and
+  ``coverage.md`` (the coverage map of :mod:`kdlib.book.coverage`, included by the introduction);
 * exports every figure's PNG and SVG to ``book/generated/figures/<chapter>/`` from the records
   that ``plotting.publish`` left in the notebook, so a cached execution exports the same files;
 * inserts into each executed chapter a generated header: the profile it ran at, links to the
-  source and the executed notebook, the paper citation, and a warning when the chapter's
-  ``paper`` profile needs a GPU.
+  source and the executed notebook, the paper citation, a warning when the chapter's ``paper``
+  profile needs a GPU, and, for a chapter whose execution failed, a FAILED notice with the error;
+  and gives every ``{glue:figure}`` without ``:alt:`` an alt text from its caption.
+
+A chapter that failed is marked FAILED on its page, on the scorecard, on the status page and in
+the coverage map; ``kdbook build`` refuses to publish it unless asked to (``--publish-failed``).
 
 A chapter declares what its profiles need in its Jupytext header::
 
@@ -35,17 +40,19 @@ from typing import Any
 import yaml
 
 from kdlib.book import claims as _claims
+from kdlib.book import coverage as _coverage
 from kdlib.book.core import available_notebooks, executed_notebooks, generated_dir
 from kdlib.book.plotting import FIGURE_MIME_TYPE, figure_folder
 
 __all__ = [
     "Chapter", "Figure", "chapters", "claim_rows", "scorecard_markdown", "claims_text",
     "figures_markdown", "status_markdown", "chapter_header", "write_generated_pages", "export_figures",
-    "chapter_requirements",
+    "chapter_requirements", "coverage_rows", "coverage_markdown", "plain_text",
 ]
 
 HEADER_CELL_ID = "kdbook-generated-header"
 _FIG_PATTERN = re.compile(r"\bFig(?:ure)?\.?\s*(S?\d+)", re.IGNORECASE)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass
@@ -55,11 +62,22 @@ class Figure:
     name: str
     chapter: str
     file: str  # file name without extension (the glue name, made safe)
-    paper: str | None
+    paper: str | None  # the paper figure it regenerates, "Fig. 1"
     profile: str | None
     files: dict[str, str]
     label: str | None = None  # the ``:name:`` of its ``{glue:figure}``
     caption: str = ""
+    companion: str | None = None  # for a figure of ours: the paper figure it accompanies, "Fig. S6"
+    alt: str = ""  # the ``:alt:`` its chapter gives it, if any
+
+    @property
+    def heading(self) -> str:
+        """How the Figures page names it: never a bare "Fig. N", which reads as the paper's."""
+        if self.paper:
+            return f"Paper {self.paper}, regenerated"
+        if self.companion:
+            return f"Companion figure to Paper {self.companion}"
+        return "Companion figure"
 
 
 @dataclass
@@ -74,10 +92,36 @@ class Chapter:
     claims: list[_claims.Claim]
     figures: list[Figure] = field(default_factory=list)
     requirements: dict[str, Any] = field(default_factory=dict)
+    error_output: dict[str, Any] | None = None  # the notebook's first error output, if any
+    in_toc: bool = True
 
     @property
     def profile(self) -> str:
         return str(self.run.get("profile") or next((c.profile for c in self.claims if c.profile), "?"))
+
+    @property
+    def failed(self) -> bool:
+        """Its execution stopped with an error (recorded by ``kdbook run``, or an error in its outputs)."""
+        return self.run.get("status") == "failed" or self.error_output is not None
+
+    @property
+    def failure(self) -> str:
+        """The error a reader should see, one line: ``ClaimFailed: correctness check failed: …``.
+
+        Read from the failing cell's own error output (name and message), not from papermill's
+        wrapper, whose message starts with an empty line; the run record's text is the fallback.
+        """
+        if not self.failed:
+            return ""
+        if self.error_output is not None:
+            name = str(self.error_output.get("ename") or "Error")
+            value = _ANSI.sub("", str(self.error_output.get("evalue") or "")).strip()
+            line = next((part.strip() for part in value.splitlines() if part.strip()), "")
+            return f"{name}: {line}" if line else name
+        error = _ANSI.sub("", str(self.run.get("error") or ""))
+        lines = [line.strip() for line in error.splitlines() if line.strip()]
+        meaningful = [line for line in lines if not set(line) <= set("-=") and not line.endswith(":")]
+        return (meaningful or lines or ["the execution failed without a message"])[0]
 
 
 # --------------------------------------------------------------------------- reading notebooks
@@ -141,21 +185,38 @@ def _glued_text(data: dict[str, Any], key: str) -> str | None:
     return None
 
 
-def _glue_figures(data: dict[str, Any]) -> dict[str, tuple[str | None, str]]:
-    """``{glue:figure}`` directives of the markdown cells: name → (label, caption)."""
-    found: dict[str, tuple[str | None, str]] = {}
-    pattern = re.compile(r"^(`{3,}|:{3,})\{glue:figure\}\s+(\S+)\s*$(.*?)^\1\s*$", re.MULTILINE | re.DOTALL)
+_GLUE_FIGURE = re.compile(r"^(`{3,}|:{3,})\{glue:figure\}\s+(\S+)\s*$(.*?)^\1\s*$", re.MULTILINE | re.DOTALL)
+
+
+def _glue_figures(data: dict[str, Any]) -> dict[str, tuple[str | None, str, dict[str, str]]]:
+    """``{glue:figure}`` directives of the markdown cells: name → (label, caption, options)."""
+    found: dict[str, tuple[str | None, str, dict[str, str]]] = {}
     for cell in data.get("cells", []):
         if cell.get("cell_type") != "markdown":
             continue
-        for match in pattern.finditer(_source_text(cell)):
+        for match in _GLUE_FIGURE.finditer(_source_text(cell)):
             body = match.group(3).strip("\n").splitlines()
             options = {}
             while body and body[0].startswith(":"):
                 key, _, value = body.pop(0)[1:].partition(":")
                 options[key.strip()] = value.strip()
-            found[match.group(2)] = (options.get("name"), "\n".join(body).strip())
+            found[match.group(2)] = (options.get("name"), "\n".join(body).strip(), options)
     return found
+
+
+def _paper_figure_of(caption: str) -> tuple[str | None, str | None]:
+    """(paper, companion) read off a caption that says which it is.
+
+    A caption opening with "Companion" accompanies the first paper figure it names; one opening
+    with "Paper Fig. N" or "Fig. N" regenerates it. Any other caption names no paper figure: a
+    figure that merely mentions one is not filed as that figure.
+    """
+    text = plain_text(caption).strip()
+    first = _FIG_PATTERN.search(text)
+    if text.lower().startswith("companion"):
+        return None, (f"Fig. {first.group(1).upper()}" if first else None)
+    opening = re.match(r"(?:paper\s+)?fig(?:ure)?\.?\s*(S?\d+)", text, re.IGNORECASE)
+    return (f"Fig. {opening.group(1).upper()}" if opening else None), None
 
 
 def _figures(stem: str, data: dict[str, Any]) -> list[Figure]:
@@ -166,15 +227,23 @@ def _figures(stem: str, data: dict[str, Any]) -> list[Figure]:
             record = output.get("data", {}).get(FIGURE_MIME_TYPE)
             if record is None:
                 continue
-            label, caption = glued.get(record["name"], (None, ""))
-            paper = record.get("paper")
-            if not paper and (match := _FIG_PATTERN.search(caption)):
-                paper = f"Fig. {match.group(1).upper()}"
+            label, caption, options = glued.get(record["name"], (None, "", {}))
+            paper, companion = record.get("paper"), record.get("companion")
+            if not paper and not companion:
+                paper, companion = _paper_figure_of(caption)
             figures[record["name"]] = Figure(
                 name=record["name"], chapter=stem, file=record.get("file", record["name"]), paper=paper,
-                profile=record.get("profile"),
-                files=record.get("files", {}), label=label, caption=caption)
+                companion=companion, profile=record.get("profile"), files=record.get("files", {}), label=label,
+                caption=caption, alt=options.get("alt", ""))
     return list(figures.values())
+
+
+def _error_output(data: dict[str, Any]) -> dict[str, Any] | None:
+    for cell in data.get("cells", []):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return output
+    return None
 
 
 def chapters(root: Path) -> list[Chapter]:
@@ -190,8 +259,63 @@ def chapters(root: Path) -> list[Chapter]:
             stem=stem, title=_title(data, stem), notebook=executed[stem], part=order.get(stem, (0, None))[1],
             run=data.get("metadata", {}).get("kdbook", {}), claims=_claims.collect(executed[stem]),
             figures=_figures(stem, data), requirements=chapter_requirements(sources[stem]),
+            error_output=_error_output(data), in_toc=stem in order,
         ))
     return found
+
+
+# --------------------------------------------------------------------------- plain text
+
+
+# TeX a reader of an alt text should see as a symbol; other commands lose their backslash.
+_TEX_SYMBOLS = {
+    "rho": "ρ", "sigma": "σ", "Theta": "Θ", "theta": "θ", "Delta": "Δ", "delta": "δ", "alpha": "α", "beta": "β",
+    "phi": "φ", "Phi": "Φ", "eta": "η", "mu": "μ", "lambda": "λ", "pi": "π", "varepsilon": "ε", "epsilon": "ε",
+    "top": "ᵀ", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "sim": "~", "approx": "≈", "cdot": "·", "times": "×",
+    "infty": "∞", "to": "→", "ne": "≠", "pm": "±",
+}
+_TEX_DROP = ("mathcal", "mathbb", "mathrm", "mathbf", "operatorname", "hat", "bar", "tilde", "left", "right",
+             "bigl", "bigr", "Bigl", "Bigr", "tfrac", "frac", "sqrt", "lVert", "rVert", "mid")
+
+
+def _tex_to_text(tex: str) -> str:
+    def command(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _TEX_SYMBOLS:
+            return _TEX_SYMBOLS[name]
+        return "" if name in _TEX_DROP else name
+
+    text = re.sub(r"\\([A-Za-z]+)", command, tex)
+    text = re.sub(r"\\[,;:! ]", " ", text)
+    return text.replace("{", "").replace("}", "").replace("\\", "")
+
+
+def plain_text(markdown: str, data: dict[str, Any] | None = None) -> str:
+    """A caption as plain text (alt text, headings): roles, math delimiters and emphasis removed.
+
+    ``{glue:md}`key``` becomes the glued value when ``data`` (the notebook) is given; other roles
+    keep their text (``{doc}`title <target>``` → ``title``); ``$\\rho = 1$`` → ``ρ = 1``.
+    """
+    def role(match: re.Match[str]) -> str:
+        name, text = match.group(1), match.group(2)
+        if name.startswith("glue"):
+            value = _glued_text(data, text) if data is not None else None
+            return (value or "").strip("`")
+        if name in ("eq", "numref", "cite:t", "cite:p", "cite"):
+            return ""
+        return text.split("<")[0].strip() if "<" in text else text
+
+    text = re.sub(r"\{([\w:-]+)\}`([^`]*)`", role, markdown)
+    text = re.sub(r"\$([^$]*)\$", lambda match: _tex_to_text(match.group(1)), text)
+    text = text.replace("$", "").replace("\\", "").replace("**", "").replace("`", "")
+    text = re.sub(r"\s+", " ", text)
+    return re.sub(r"\s+([,.;:)])", r"\1", text).strip()
+
+
+def _first_sentence(text: str, limit: int = 240) -> str:
+    match = re.search(r"(?<=[.!?])\s", text[20:])
+    sentence = text[: 20 + match.start()] if match else text
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 # --------------------------------------------------------------------------- claims
@@ -200,8 +324,8 @@ def chapters(root: Path) -> list[Chapter]:
 def claim_rows(found: list[Chapter]) -> list[dict[str, Any]]:
     """One row per claim, shared by the scorecard page and ``kdbook claims``."""
     return [
-        {"chapter": chapter, "claim": claim, "id": claim.id, "kind": claim.kind, "where": claim.where,
-         "statement": claim.statement, "measured": _claims._fmt(claim.measured),
+        {"chapter": chapter, "claim": claim, "id": claim.id, "kind": _claims.KIND_NAMES[claim.kind],
+         "where": claim.where, "statement": claim.statement, "measured": _claims.measured_text(claim),
          "expected": _claims.expected_text(claim), "verdict": claim.verdict,
          "profile": claim.profile or chapter.profile}
         for chapter in found for claim in chapter.claims
@@ -209,10 +333,12 @@ def claim_rows(found: list[Chapter]) -> list[dict[str, Any]]:
 
 
 def _counts(claims: list[_claims.Claim]) -> dict[str, int]:
-    paper = [c for c in claims if c.kind == "paper"]
+    experiments = [c for c in claims if c.kind == "paper"]
     checks = [c for c in claims if c.kind == "check"]
-    counts = {verdict: sum(c.verdict == verdict for c in paper) for verdict in _claims.PAPER_VERDICTS}
-    return {"paper": len(paper), **counts, "checks": len(checks), "passing": sum(c.ok for c in checks)}
+    derived = [c for c in claims if c.kind == "derived"]
+    counts = {verdict: sum(c.verdict == verdict for c in experiments) for verdict in _claims.PAPER_VERDICTS}
+    return {"paper": len(experiments), **counts, "derived": len(derived),
+            "derived ok": sum(c.ok for c in derived), "checks": len(checks), "passing": sum(c.ok for c in checks)}
 
 
 def _plural(count: int, noun: str) -> str:
@@ -221,56 +347,122 @@ def _plural(count: int, noun: str) -> str:
 
 def _summary(claims: list[_claims.Claim]) -> str:
     n = _counts(claims)
-    return (f"{_plural(n['paper'], 'paper claim')}: {n['reproduced']} reproduced, {n['partly']} partly, "
-            f"{n['not reproduced']} not reproduced. {_plural(n['checks'], 'correctness check')}, "
-            f"{n['passing']} passing.")
+    text = (f"{_plural(n['paper'], 'experiment')} on the paper's claims: {n['reproduced']} reproduced, "
+            f"{n['partly']} partly, {n['not reproduced']} not reproduced")
+    if n["inconclusive"]:
+        text += f", {n['inconclusive']} inconclusive"
+    return (text + f". {n['derived']} derived (identities and proofs, checked numerically). "
+            f"{_plural(n['checks'], 'check')} of our code, {n['passing']} passing.")
 
 
 def _doc(chapter: Chapter) -> str:
     return f"{{doc}}`{_claims.cell(chapter.title)} <{chapter.stem}>`"
 
 
+def _abs_doc(stem: str, text: str | None = None) -> str:
+    """A link to a chapter valid from any page (an absolute docname)."""
+    return f"{{doc}}`{text or stem} </book/generated/{stem}>`"
+
+
+def _failed_note(chapter: Chapter) -> str:
+    return (f"✗ FAILED: the execution of this chapter stopped with `{_code(chapter.failure)}`. "
+            "Its claims below are those computed before the failure; the rest are missing.")
+
+
+def _code(text: str) -> str:
+    """``text`` safe inside an inline code span in a table cell."""
+    return _claims.cell(text.replace("`", "'"))
+
+
+_VERDICT_LEGEND = [
+    "A claim has one of three kinds, and the verdict column means something different for each:",
+    "",
+    "- **experiment** — a statement of the paper tested by computing it: *reproduced*, *partly*,",
+    "  *not reproduced* or *inconclusive*. A result that depends on random draws is measured over",
+    "  several independent draws and decided by its confidence interval against a bound written in the",
+    "  chapter before the run: *inconclusive* means the interval straddles the bound.",
+    "- **derived** — a statement (the paper's or ours) that follows from a formula or proof given in",
+    "  the book; the number checks the derivation and cannot come out otherwise once the formula is",
+    "  right, so it is not counted as a reproduction.",
+    "- **check** — a property of our own code (a residual, an agreement with an independent",
+    "  computation). Checks and derivations must hold for a chapter to build.",
+    "",
+    "*Expected* shows the value the paper states where it states one, and otherwise the plain bound",
+    "the chapter decides against.",
+]
+
+
 def scorecard_markdown(root: Path, found: list[Chapter] | None = None) -> str:
-    """The scorecard page: counts per chapter, then every claim linked to where it is computed."""
+    """The scorecard page: coverage, counts per chapter, then every claim by kind, linked to where it is computed."""
     found = chapters(root) if found is None else found
     every = [claim for chapter in found for claim in chapter.claims]
+    rows = coverage_rows(root, found)
+    covered = sum(row["status"] == "computed" for row in rows)
+    failed = [chapter for chapter in found if chapter.failed]
     lines = [
         "# Claims scorecard",
         "",
-        "Every number the book states is computed when its chapter runs. The paper's claims get an",
-        "honest verdict (*reproduced*, *partly*, *not reproduced*); our own correctness checks must pass",
-        "for a chapter to build. Each claim's id links to the output in its chapter where it is computed;",
-        "the {doc}`figures` page shows each regenerated figure next to the claims about it.",
-        "`kdbook claims` prints the same table in a terminal.",
+        "Every number the book states is computed when its chapter runs. Each claim's id links to the",
+        "output in its chapter where it is computed; the {doc}`figures` page shows each regenerated",
+        "figure next to the claims about it. `kdbook claims` prints the same table in a terminal.",
         "",
-        f"**In total:** {_summary(every)}",
+        *_VERDICT_LEGEND,
         "",
+        f"**What the book covers:** {covered} of the paper's {len(rows)} figure panels and numbered statements "
+        "are computed; the others are *not yet* (the coverage map at the end of this page lists them all).",
+        "",
+        f"**In total, for what is covered:** {_summary(every)}",
+        "",
+    ]
+    if failed:
+        lines += [":::{admonition} ✗ FAILED chapters", ":class: error", "",
+                  *(f"- {_doc(chapter)}: `{_code(chapter.failure)}`" for chapter in failed),
+                  "", "Their numbers are missing or incomplete; see the {doc}`status` page.", ":::", ""]
+    lines += [
         "## By chapter",
         "",
-        "| chapter | profile | paper claims | reproduced | partly | not reproduced | checks passing |",
-        "|---|---|---|---|---|---|---|",
+        "| chapter | profile | experiments: reproduced / partly / not / inconclusive | derived | checks passing |",
+        "|---|---|---|---|---|",
     ]
     for chapter in found:
         n = _counts(chapter.claims)
-        lines.append(f"| {_doc(chapter)} | `{chapter.profile}` | {n['paper']} | {n['reproduced']} | {n['partly']} | "
-                     f"{n['not reproduced']} | {n['passing']} / {n['checks']} |")
+        status = "**✗ FAILED**" if chapter.failed else f"{n['reproduced']} / {n['partly']} / " \
+                 f"{n['not reproduced']} / {n['inconclusive']}"
+        lines.append(f"| {_doc(chapter)} | `{chapter.profile}` | {status} | {n['derived']} | "
+                     f"{n['passing']} / {n['checks']} |")
     lines += ["", "## Every claim", "",
-              "Grouped by chapter; the claim's id opens the output where it is computed.", ""]
+              "Grouped by chapter, then by kind; the claim's id opens the output where it is computed.", ""]
     for chapter in found:
         lines += [f"### {chapter.title}", "",
                   f"Computed in {_doc(chapter)} at profile `{chapter.profile}`. {_summary(chapter.claims)}", ""]
+        if chapter.failed:
+            lines += [f"**{_failed_note(chapter)}**", ""]
         if not chapter.claims:
             lines += ["This chapter records no claims.", ""]
             continue
-        lines += ["| claim | verdict | paper | statement | measured | expected |", "|---|---|---|---|---|---|"]
-        for row in claim_rows([chapter]):
+        lines += _claim_tables(chapter)
+    lines += ["## Coverage of the paper", "", coverage_markdown(root, found)]
+    return "\n".join(lines) + "\n"
+
+
+def _claim_tables(chapter: Chapter) -> list[str]:
+    lines: list[str] = []
+    titles = {"paper": "Experiments on the paper's claims", "derived": "Derived (checked numerically)",
+              "check": "Checks of our code"}
+    for kind in ("paper", "derived", "check"):
+        rows = [row for row in claim_rows([chapter]) if row["claim"].kind == kind]
+        if not rows:
+            continue
+        lines += [f"**{titles[kind]}**", "", "| claim | verdict | paper | statement | measured | expected |",
+                  "|---|---|---|---|---|---|"]
+        for row in rows:
             claim = row["claim"]
             lines.append(
                 f"| {{ref}}`{claim.id} <{_claims.anchor(claim)}>` | {_claims.badge(row['verdict'])} | "
-                f"{_claims.cell(row['where'])} | {_claims.cell(row['statement'])} | {row['measured']} | "
+                f"{_claims.cell(row['where'])} | {_claims.cell(row['statement'])} | {_claims.cell(row['measured'])} | "
                 f"{_claims.cell(row['expected'])} |")
         lines.append("")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def claims_text(root: Path, found: list[Chapter] | None = None) -> str:
@@ -287,8 +479,73 @@ def claims_text(root: Path, found: list[Chapter] | None = None) -> str:
             for line in table]
     out += ["", "In total: " + _summary([row["claim"] for row in rows])]
     for chapter in found:
-        out.append(f"  {chapter.stem} (profile {chapter.profile}): {_summary(chapter.claims)}")
+        state = f"FAILED ({chapter.failure}); " if chapter.failed else ""
+        out.append(f"  {chapter.stem} (profile {chapter.profile}): {state}{_summary(chapter.claims)}")
+    coverage = coverage_rows(root, found)
+    out.append(f"Coverage: {sum(row['status'] == 'computed' for row in coverage)} of the paper's {len(coverage)} "
+               "figure panels and numbered statements computed.")
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def coverage_rows(root: Path, found: list[Chapter] | None = None) -> list[dict[str, Any]]:
+    """Each item of :data:`kdlib.book.coverage.PAPER` with where the book covers it.
+
+    ``status`` is ``computed`` (a chapter that covers it ran and is in the book), ``failed`` (it
+    failed) or ``not yet`` (no such chapter in ``notebooks/``, not executed, or not in the toc).
+    """
+    found = chapters(root) if found is None else found
+    by_stem = {chapter.stem: chapter for chapter in found}
+    stems = list(available_notebooks(root))
+    rows = []
+    for item in _coverage.PAPER:
+        covering, pending = [], []
+        for name in item.chapters:
+            stem = _coverage.find_chapter(name, stems)
+            chapter = by_stem.get(stem) if stem else None
+            (covering if chapter is not None and chapter.in_toc else pending).append(chapter or stem or name)
+        if any(isinstance(c, Chapter) and not c.failed for c in covering):
+            status = "computed"
+        elif covering:
+            status = "failed"
+        else:
+            status = "not yet"
+        rows.append({"item": item, "status": status, "chapters": covering, "pending": pending})
+    return rows
+
+
+def coverage_markdown(root: Path, found: list[Chapter] | None = None) -> str:
+    """The coverage map: a summary per section, then one row per item of the paper.
+
+    Links are absolute docnames, so the same text works on the scorecard and in the introduction
+    (which includes ``book/generated/coverage.md``).
+    """
+    rows = coverage_rows(root, found)
+    lines = ["Every figure panel and numbered statement of the paper, with the chapter that computes it. "
+             "*not yet* means that chapter is not written or not executed yet; the book's verdicts cover "
+             "only the rows marked ✓. A proof or derivation on a hand-written page is listed too.", ""]
+    summary = []
+    for section in _coverage.SECTIONS:
+        part = [row for row in rows if row["item"].section == section]
+        done = sum(row["status"] == "computed" for row in part)
+        summary.append(f"{section}: {done} of {len(part)}")
+    lines += ["**Computed so far:** " + "; ".join(summary) + ".", ""]
+    lines += ["| paper | what it shows | in this book |", "|---|---|---|"]
+    for row in rows:
+        item = row["item"]
+        cells = []
+        for chapter in row["chapters"]:
+            mark = "✗ FAILED" if chapter.failed else "✓"
+            cells.append(f"{mark} {_abs_doc(chapter.stem)}")
+        if row["status"] == "not yet":
+            cells.append("*not yet*")
+        if item.page:
+            cells.append(f"proof or derivation: {{doc}}`{item.page} </book/{item.page}>`")
+        lines.append(f"| {_claims.cell(item.item)} | {_claims.cell(item.shows)} | "
+                     f"{'; '.join(cells)} |")
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- figures
@@ -308,11 +565,12 @@ def figures_markdown(root: Path, found: list[Chapter] | None = None) -> str:
     lines = [
         "# Figures",
         "",
-        "Every figure of the book, regenerated by the chapter that shows it. Each entry names the paper",
-        "figure it reproduces and the profile it was computed at, links to the figure in its chapter,",
-        "lists the chapter's claims about that figure with their verdicts, and offers the figure as PNG",
-        "and SVG. The exported files live in `book/generated/figures/<chapter>/` of the repository and",
-        "under `_downloads/` of the built site.",
+        "Every figure of the book, regenerated by the chapter that shows it. A *Paper Fig. N* entry",
+        "regenerates that figure of the paper; a *companion figure* is one of ours, with no counterpart in",
+        "the paper (it may accompany a paper figure). Each entry gives the profile it was computed at,",
+        "links to the figure in its chapter, lists the chapter's claims about that paper figure with their",
+        "verdicts, and offers the figure as PNG and SVG (click the image for full size). The exported files",
+        "live in `book/generated/figures/<chapter>/` of the repository and under `_downloads/` of the site.",
         "",
     ]
     if not any(chapter.figures for chapter in found):
@@ -322,36 +580,46 @@ def figures_markdown(root: Path, found: list[Chapter] | None = None) -> str:
             continue
         data = json.loads(chapter.notebook.read_text())
         lines += [f"## {chapter.title}", ""]
+        if chapter.failed:
+            lines += [f"**{_failed_note(chapter)}**", ""]
         for figure in chapter.figures:
             folder = figure_folder(chapter.stem)
-            paper = figure.paper or "Our own figure"
             where = (f"{{ref}}`see it in the chapter <{figure.label}>`" if figure.label
                      else f"{{doc}}`see it in the chapter <{chapter.stem}>`")
-            lines += [f"### {paper}: `{figure.name}`", ""]
-            if "png" in figure.files:
-                lines += [f"```{{image}} {folder}/{figure.file}.png", f":alt: {paper}, regenerated ({figure.name})",
-                          ":width: 560px", "```", ""]
+            lines += [f"### {figure.heading}: `{figure.name}`", ""]
             caption = _caption_for_page(figure.caption, data)
+            if "png" in figure.files:
+                alt = figure.alt or _first_sentence(plain_text(caption, data)) or figure.heading
+                if not alt.lower().startswith(("paper fig", "companion")):
+                    alt = f"{figure.heading}: {alt}"
+                lines += [f"```{{image}} {folder}/{figure.file}.png", f":alt: {alt}",
+                          ":width: 560px", "```", ""]
             if caption:
                 lines += [caption, ""]
             downloads = " · ".join(f"{{download}}`{ext.upper()} <{folder}/{figure.file}.{ext}>`"
                                    for ext in figure.files)
-            what = (f"Reproduces **{figure.paper}** of {{cite:t}}`ji2020knowledge`" if figure.paper
-                    else "A figure of ours, with no counterpart in the paper, computed")
+            if figure.paper:
+                what = f"Regenerates **Paper {figure.paper}** of {{cite:t}}`ji2020knowledge`"
+            elif figure.companion:
+                what = (f"A figure of ours accompanying **Paper {figure.companion}** of "
+                        "{cite:t}`ji2020knowledge`, computed")
+            else:
+                what = "A figure of ours, with no counterpart in the paper, computed"
             lines += [f"{what} at profile `{figure.profile}`; {where}. Files: {downloads}.", ""]
             related = _related_claims(figure, chapter.claims)
             if related:
-                lines += ["Claims about this figure:", ""]
+                lines += [f"Claims about Paper {figure.paper or figure.companion}:", ""]
                 lines += [f"- {{ref}}`{c.id} <{_claims.anchor(c)}>` ({_claims.cell(c.where)}): {c.statement} — "
-                          f"**{_claims.badge(c.verdict)}**" for c in related]
+                          f"**{_claims.badge(c.verdict)}** ({_claims.KIND_NAMES[c.kind]})" for c in related]
                 lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def _related_claims(figure: Figure, claims: list[_claims.Claim]) -> list[_claims.Claim]:
-    if not figure.paper:
+    reference = figure.paper or figure.companion
+    if not reference:
         return []
-    number = figure.paper.split()[-1].upper()
+    number = reference.split()[-1].upper()
     return [c for c in claims if any(m.group(1).upper() == number for m in _FIG_PATTERN.finditer(c.where))]
 
 
@@ -385,7 +653,8 @@ def _status_cells(chapter: Chapter) -> list[str]:
     date = str(run.get("date", "?")).replace("T", " ")[:16]
     wall = f"{run['wall_s']:.1f} s" if isinstance(run.get("wall_s"), int | float) else "?"
     memory = f"{run['peak_rss_mb']:.0f} MiB" if isinstance(run.get("peak_rss_mb"), int | float) else "?"
-    status = {"ok": "✓ ok", "failed": "✗ failed"}.get(run.get("status", "?"), str(run.get("status", "?")))
+    status = "**✗ FAILED**" if chapter.failed else {"ok": "✓ ok"}.get(run.get("status", "?"),
+                                                                     str(run.get("status", "?")))
     parameters = ", ".join(f"`{k}={v!r}`" for k, v in (run.get("parameters") or {}).items()) or "defaults"
     device = f"`{run.get('device', '?')}`"
     if run.get("device_used") and run.get("device_used") != run.get("device"):
@@ -398,7 +667,7 @@ def _status_cells(chapter: Chapter) -> list[str]:
 
 
 def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
-    """The execution status page: one row per chapter, then the software versions of the runs."""
+    """The execution status page: one row per chapter, its failure if any, then the software versions."""
     found = chapters(root) if found is None else found
     lines = [
         "# Execution status",
@@ -409,16 +678,21 @@ def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
         "is the resident memory of its kernel; *dirty* marks a run from a working tree with uncommitted",
         "changes.",
         "",
+    ]
+    failed = [chapter for chapter in found if chapter.failed]
+    if failed:
+        lines += [":::{admonition} ✗ FAILED", ":class: error", "",
+                  f"{_plural(len(failed), 'chapter')} of this build did not run to the end; the book was "
+                  "published anyway (`kdbook build --publish-failed`).", ":::", ""]
+    lines += [
         "| chapter | profile | device (where) | parameters | wall time, peak memory | run | status |",
         "|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(_status_cells(chapter)) + " |" for chapter in found]
-    failed = [chapter for chapter in found if chapter.run.get("status") not in (None, "ok")]
     if failed:
         lines += ["", "## Failures", ""]
         for chapter in failed:
-            error = str(chapter.run.get("error") or "failed").splitlines()[0].replace("`", "'")
-            lines.append(f"- {_doc(chapter)}: `{_claims.cell(error)}`")
+            lines.append(f"- {_doc(chapter)}: **✗ FAILED** with `{_code(chapter.failure)}`")
     versions = {chapter.stem: chapter.run.get("versions") or {} for chapter in found}
     packages = sorted({name for table in versions.values() for name in table})
     if packages:
@@ -448,21 +722,33 @@ def status_markdown(root: Path, found: list[Chapter] | None = None) -> str:
 
 
 def chapter_header(chapter: Chapter) -> str:
-    """The generated admonitions at the top of a chapter: how it was computed, and GPU needs.
+    """The generated admonitions at the top of a chapter: a failure, how it was computed, GPU needs.
 
     Colon fences, because a backtick fence's title may not contain backticks.
     """
     run = chapter.run
     wall = f", {run['wall_s']:.1f} s" if isinstance(run.get("wall_s"), int | float) else ""
     n = _counts(chapter.claims)
-    parts = [
+    parts = []
+    if chapter.failed:
+        parts += [
+            ":::{admonition} ✗ FAILED: this chapter did not run to the end",
+            ":class: error",
+            "",
+            f"Its execution stopped with `{_code(chapter.failure)}`. The figures and numbers below are",
+            "those computed before the failure; everything after it is missing. See the {doc}`status` page.",
+            ":::",
+            "",
+        ]
+    parts += [
         f":::{{admonition}} Computed at profile `{chapter.profile}`",
         ":class: note",
         "",
         "This chapter re-derives and re-computes part of {cite:t}`ji2020knowledge`. Every figure and",
         f"number below was computed when this notebook ran at profile `{chapter.profile}` on device",
         f"`{run.get('device', '?')}`{wall} (details on the {{doc}}`status` page).",
-        f"Its {_plural(n['paper'], 'paper claim')} and {_plural(n['checks'], 'correctness check')} are collected",
+        f"Its {_plural(n['paper'], 'experiment')}, {n['derived']} derived statements and "
+        f"{_plural(n['checks'], 'check')} of our code are collected",
         "on the {doc}`scorecard`; its figures on the",
         "{doc}`figures` page.",
         "",
@@ -489,10 +775,29 @@ def chapter_header(chapter: Chapter) -> str:
     return "\n".join(parts)
 
 
+def _with_alt_texts(source: str, data: dict[str, Any]) -> str:
+    """Every ``{glue:figure}`` directive of ``source`` with an ``:alt:`` (from its caption when missing)."""
+    def add(match: re.Match[str]) -> str:
+        block = match.group(0)
+        body = match.group(3)
+        if re.search(r"^:alt:", body, re.MULTILINE):
+            return block
+        caption = "\n".join(line for line in body.strip("\n").splitlines() if not line.startswith(":"))
+        # An option value is parsed like YAML: it must not open with a quote, bracket or indicator.
+        alt = _first_sentence(plain_text(caption, data)).lstrip("'\"[]{}>|*&!%@`#,?:- ") or f"figure {match.group(2)}"
+        opening = block.split("\n", 1)[0]
+        return f"{opening}\n:alt: {alt}\n{block.split(chr(10), 1)[1]}"
+
+    return _GLUE_FIGURE.sub(add, source)
+
+
 def _insert_header(chapter: Chapter) -> None:
-    """Insert (or replace) the generated header cell after the chapter's title cell."""
+    """Insert (or replace) the generated header cell after the chapter's title cell; add missing alt texts."""
     data = json.loads(chapter.notebook.read_text())
     cells = [cell for cell in data.get("cells", []) if cell.get("id") != HEADER_CELL_ID]
+    for cell in cells:
+        if cell.get("cell_type") == "markdown" and "{glue:figure}" in _source_text(cell):
+            cell["source"] = _with_alt_texts(_source_text(cell), data)
     position = next((i + 1 for i, cell in enumerate(cells) if cell.get("cell_type") == "markdown"), 0)
     cells.insert(position, {"cell_type": "markdown", "id": HEADER_CELL_ID,
                             "metadata": {"tags": ["kdbook-generated"]}, "source": chapter_header(chapter)})
@@ -504,7 +809,7 @@ def _insert_header(chapter: Chapter) -> None:
 
 
 def write_generated_pages(root: Path) -> None:
-    """Export figures, add the chapter headers and write scorecard, figures and status pages."""
+    """Export figures, add the chapter headers and write scorecard, figures, status and coverage pages."""
     folder = generated_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     found = chapters(root)
@@ -514,3 +819,4 @@ def write_generated_pages(root: Path) -> None:
     (folder / "scorecard.md").write_text(scorecard_markdown(root, found))
     (folder / "figures.md").write_text(figures_markdown(root, found))
     (folder / "status.md").write_text(status_markdown(root, found))
+    (folder / "coverage.md").write_text(coverage_markdown(root, found))

@@ -9,7 +9,10 @@ The MathJax files come from the ``sphinx-mathjax-offline`` package (MathJax 3.2.
 to ``_build/html/_static/mathjax`` when the build finishes. Without that package the build keeps
 Sphinx's default (the CDN).
 
-It also removes duplicated script tags from every page (see ``_drop_duplicate_scripts``).
+It also removes duplicated script tags from every page (see ``_drop_duplicate_scripts``), and
+gives the equations of the book's numbered chapters a ``B`` (see ``_prefix_book_equations``): the
+book's own equation (B2.1) of its chapter 2 can then never be read as the paper's Eq. 2, whose
+number the theory page keeps as the paper has it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
-__all__ = ["setup", "mathjax_source"]
+__all__ = ["setup", "mathjax_source", "BOOK_PREFIX"]
+
+#: Prefix of the book's own equation numbers (figures say "Book fig." through ``numfig_format``).
+BOOK_PREFIX = "B"
 
 #: The bundle with every TeX extension compiled in, so no extension is fetched lazily at run time.
 MATHJAX_ENTRY = "mathjax/tex-chtml-full.js"
@@ -73,8 +79,30 @@ def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context:
     context["script_files"] = unique
 
 
+def _prefix_book_equations(app: Any, env: Any) -> list[str]:
+    """Number the equations of every numbered chapter ``(B<chapter>.<n>)``.
+
+    Sphinx numbers a chapter's equations ``(<chapter>.<n>)``; in this book chapter 2 is an appendix
+    on the NTK, so its "(2.2)" read as the paper's Eq. 2. Runs after Sphinx assigned the numbers
+    (``env-get-updated``, after its own toctree collector); the numbers are strings joined with
+    ``.`` wherever Sphinx shows them (the equation, ``{eq}`` references), so the prefix shows in
+    both. Documents without a section number (the theory page, which numbers the paper's
+    equations as the paper does) keep theirs.
+    """
+    for docname, numbers in env.toc_fignumbers.items():
+        if not env.toc_secnumbers.get(docname) or not numbers.get("displaymath"):
+            continue
+        numbers["displaymath"] = {
+            key: value if not value or str(value[0]).startswith(BOOK_PREFIX) else (f"{BOOK_PREFIX}{value[0]}",
+                                                                                  *value[1:])
+            for key, value in numbers["displaymath"].items()
+        }
+    return []
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _use_local_mathjax)
+    app.connect("env-get-updated", _prefix_book_equations, priority=900)
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
