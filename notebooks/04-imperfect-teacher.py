@@ -4,7 +4,7 @@
 #   kernelspec: {name: python3, display_name: Python 3, language: python}
 #   kdbook_chapter:
 #     gpu: [paper]
-#     gpu_note: "estimated, not measured: about 40 minutes on one H100, almost all of it the 18 Adam-trained width-2,048 students (32,000 steps each); the closed-form part (8 Cholesky factors of order 16,384) takes seconds"
+#     gpu_note: "estimated, not measured: about 20 to 30 minutes on one H100, almost all of it the 18 Adam-trained width-2,048 students (32,000 steps each); the closed-form part (8 Cholesky factors of order 16,384) takes seconds"
 # ---
 
 # %% [markdown]
@@ -41,7 +41,13 @@ from kdlib import NTKMLP, effective_logits, empirical_ntk, hard_label_correction
 from kdlib.book import claims, plotting, profiles
 from kdlib.book.sweeps import sweep
 from kdlib.data import gaussian_inputs
-from kdlib.imperfect import ground_truth_cosine, hard_label_geometry, imperfect_teacher_run, trained_student_run
+from kdlib.imperfect import (
+    ground_truth_cosine,
+    hard_label_geometry,
+    imperfect_teacher_run,
+    prefix_inner,
+    trained_student_run,
+)
 from kdlib.nets import linearize
 from kdlib.stats import mean_estimate, power_law_fit
 from kdlib.student import cholesky_factor
@@ -271,6 +277,10 @@ for i in range(len(fd_epochs)):
     window = (eps <= eps10[i] / 4) & (remainder[i] > 1e-12)  # quadratic regime, above rounding
     orders.append(power_law_fit(eps[window], remainder[i][window]).slope if int(window.sum()) >= 3 else math.nan)
 plotting.publish_text("fd-n", f"{n_fd}")
+t_norm = z_t - z_0
+scale_pred = torch.sqrt(prefix_inner(factor, t_norm, t_norm)[:, -1] / prefix_inner(factor, delta_h, delta_h)[:, -1])
+plotting.publish_text("eps-scale", ", ".join(f"{value:.1e}" for value in scale_pred.tolist()))
+print("√(⟨t, t⟩ / ⟨δz_h, δz_h⟩) in Θ_n: " + ", ".join(f"{value:.2e}" for value in scale_pred.tolist()))
 plotting.publish_text("eps10", f"{min(eps10):.1e}" if max(eps10) <= 1.5 * min(eps10) else
                       f"{min(eps10):.1e} to {max(eps10):.1e}")
 for e, reach, order in zip(fd_epochs, eps10, orders, strict=True):
@@ -314,10 +324,17 @@ plotting.publish(fig, "imperfect-tangent")
 # $(1-\rho)^2$ guide.
 # ```
 #
-# The expansion is local: the correction logits $\delta z_h$ of wrongly taught points are of order
-# $T^2$, so the effective logits leave the straight line once $(1-\rho)\,|\delta z_h|$ is no longer
-# small against $|z_t|$, long before $\rho$ reaches the values where the test error is lowest
-# (below). Theorem 2 gives the direction in which hard labels move the student, not how many to add.
+# The expansion is local. The squared length of the student's weight change is
+# $\langle s, s\rangle_{\Theta_n} = \langle t, t\rangle + 2\varepsilon\langle t, \delta z_h\rangle +
+# \varepsilon^2\langle\delta z_h, \delta z_h\rangle$ (to second order), and the correction logits are rough:
+# of order $T^2$ where the teacher is wrong or unsure, with jumps across its decision boundary, a
+# shape that costs a large weight change. The hard ratio at which the quadratic term matches the
+# teacher's own length, $\sqrt{\langle t, t\rangle_{\Theta_n} / \langle\delta z_h, \delta z_h\rangle_{\Theta_n}}$,
+# is {glue:md}`eps-scale` for the three teachers. The tangent fails earlier still (the $\varepsilon_{10}$
+# printed above), because $\varepsilon_{10}$ compares the remainder with the first-order change, which is
+# small where Eq. 12's derivative is small (the better teachers). Both scales lie far below the
+# smallest hard ratio of Fig. 5 middle's scan: Theorem 2
+# gives the direction in which the first hard labels move the student, not what a practical dose does.
 #
 # ## The projection in weight space
 #
@@ -418,7 +435,7 @@ trained_errors = torch.stack([run["trained_errors"] for run in trained])  # (see
 empirical_errors = torch.stack([run["empirical_errors"] for run in trained])
 analytic_errors = torch.stack([run["analytic_errors"] for run in trained])
 gaps = torch.stack([run["logit_gaps"] for run in trained])
-plotting.publish_text("trained-setup", f"$n = {n_tr}$, width {cfg.trained_width}, {cfg.trained_steps} steps of "
+plotting.publish_text("trained-setup", f"n = {n_tr}, width {cfg.trained_width}, {cfg.trained_steps} steps of "
                       f"learning rate {cfg.trained_lr}, batch {batch or 'full'}, {cfg.trained_seeds} draws")
 for j, rho in enumerate(cfg.trained_rhos):
     print(f"ρ = {rho}: trained {trained_errors[:, j].mean():.4f}, Eq. 4 with Θ̂ {empirical_errors[:, j].mean():.4f}, "
@@ -499,7 +516,7 @@ picks = torch.randint(0, cfg.seeds, (2000, cfg.seeds), generator=boot)
 best_boot = rhos[errors[picks, -1].mean(1).argmin(-1)]
 best_rho = rhos[curve_mid.mean.argmin()].item()
 best_low, best_high = torch.quantile(best_boot, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
-plotting.publish_text("best-rho", f"$\\rho^\\star = {best_rho:.2f}$ (95 % bootstrap interval over the draws "
+plotting.publish_text("best-rho", f"ρ* = {best_rho:.2f} (95 % bootstrap interval over the draws "
                       f"{best_low:.2f}–{best_high:.2f})")
 print(f"held-out gain of hard labels: {gain.mean:.4f} ± {gain.sem:.4f} (per draw: "
       + ", ".join(f"{value:+.4f}" for value in loo_gain) + f"); best ρ {best_rho:.2f}, bootstrap 95 % "
@@ -544,7 +561,7 @@ def rank_correlation(a, b):
 
 association = torch.tensor([rank_correlation(cosines[k, -1], errors[k, -1]) for k in range(cfg.seeds)])
 best_cos = rhos[mean_estimate(cosines[:, -1]).mean.argmax()].item()
-plotting.publish_text("best-cos-rho", f"$\\rho = {best_cos:.2f}$")
+plotting.publish_text("best-cos-rho", f"ρ = {best_cos:.2f}")
 print("rank correlation of cos α and test error over ρ, per draw: " + ", ".join(f"{v:+.2f}" for v in association)
       + f"; cos α is largest at ρ = {best_cos:.2f}, the test error smallest at ρ = {best_rho:.2f}")
 glue_verdict(claims.over_seeds(
@@ -676,7 +693,7 @@ for n in sizes:
     if len(observed) < 2:
         print(f"n = {n}: not testable at this profile: in {cfg.seeds - len(observed)} of {cfg.seeds} draws neither "
               f"the sign switch nor the crossing happens by e = {epochs[-1]}")
-        switch_verdicts.append(f"$n = {n}$: not testable (neither happens by $e = {epochs[-1]}$)")
+        switch_verdicts.append(f"n = {n}: not testable (neither happens by e = {epochs[-1]})")
         continue
     offsets = torch.tensor([(beyond if a is None else a) - (beyond if b is None else b) for a, b in observed])
     claim = claims.over_seeds(
@@ -685,7 +702,7 @@ for n in sizes:
         values=offsets.tolist(), relation="==", expected=0.0, tolerance=1.0, partial_tolerance=2.0,
         note=f"log2(switch epoch / crossing epoch) per draw ({len(observed)} draws); within a factor 2 counts as "
              f"reproduced, 4 as partly; an event not seen by e = {epochs[-1]} counts at twice that epoch (a bound)")
-    switch_verdicts.append(f"$n = {n}$: **{claims.badge(claim.verdict)}** (`{claim.id}`)")
+    switch_verdicts.append(f"n = {n}: **{claims.badge(claim.verdict)}** (`{claim.id}`)")
 plotting.publish_text("v-switch", "; ".join(switch_verdicts))
 
 # %% [markdown]
@@ -750,8 +767,8 @@ plotting.publish_text("confidence-flip", f"from a factor {flips[0]:g} on" if fli
 #
 # ## Cost
 #
-# At this profile the chapter took {glue:md}`elapsed-04` on this machine, teachers loaded from the
-# shared cache. The `paper` profile has not been run: no GPU was available to us. **Estimate** (not a
+# This execution took {glue:md}`elapsed-04` on a shared 2-core CPU, with the teachers loaded from the
+# shared cache and any sweep result an earlier run had stored loaded rather than recomputed. The `paper` profile has not been run: no GPU was available to us. **Estimate** (not a
 # measurement): the closed-form part is, per draw, two kernels of $16{,}384^2$ entries, one Cholesky
 # factor of order 16,384 ($1.5 \cdot 10^{12}$ flops) and one triangular solve with 16,384 right-hand
 # sides ($4.4 \cdot 10^{12}$), about a second per draw on an H100 in float64, so seconds for the 8 draws.
