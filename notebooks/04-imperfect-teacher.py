@@ -458,7 +458,7 @@ ax.axhline(teacher_error[early], color=plotting.PALETTE[5], linestyle="--", line
 ax.set_xlabel("soft ratio $\\rho$")
 ax.set_ylabel("student test error")
 ax.set_yscale("log")
-ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1)
 ax = axes[0, 1]
 cos_mid = mean_estimate(cosines[:, -1])
 ax.plot(rhos, cos_mid.mean, color=plotting.PALETTE[2], marker="o", markersize=3)
@@ -477,7 +477,7 @@ for values, name, color, marker in ((trained_errors, "trained (Adam)", plotting.
 ax.set_xlabel("soft ratio $\\rho$")
 ax.set_ylabel("student test error")
 ax.set_title(f"$n = {n_tr}$")
-ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1)
 plotting.publish(fig, "fig5-middle")
 
 # %% [markdown]
