@@ -301,8 +301,9 @@ class LinearizedMLP(nn.Module):
         δh^{l+1} = s_l (ΔW^l a^l + W^l δa^l) + σ_b Δb^l,    δa^l = g'(h^l) δh^l,
 
     and f_lin = h^{L+1} + δh^{L+1}. That is three matrix products per layer and no functional
-    transform, which for the small networks of CPU profiles is many times faster than
-    ``torch.func.jvp`` (whose per-call overhead dominates there). Backpropagation through it gives
+    transform: a training step of a width-256 student on 128 points took 14–18 ms against 28–35 ms
+    with ``torch.func.jvp`` (one CPU thread, shared machine), the gap growing as the network shrinks
+    and the transform's per-call overhead dominates. Backpropagation through it gives
     ∂f_lin/∂Δw = φ(x) exactly, as for ``linearize``.
     """
 
