@@ -166,9 +166,9 @@ def test_imperfect_teacher_run_matches_a_student_built_by_hand():
     teachers = torch.stack([z_g + scale * noise(x) for scale in (0.3, 1.0, 3.0)])
     y, y_test = (z_g > 0).double(), (truth(x_test) > 0).double()
     rhos, sizes, T = [0.2, 0.6, 1.0], [16, 48], 4.0
-    out = imperfect_teacher_run(x, x_test, y, y_test, z_g, teachers, middle=1, rhos=rhos, sizes=sizes, T=T,
+    out = imperfect_teacher_run(x, x_test, y, y_test, z_g, teachers, middle=[2, 1], rhos=rhos, sizes=sizes, T=T,
                                 depth=3, width=64, student_seed=5)
-    assert out["errors"].shape == (2, 3) and out["cosines"].shape == (2, 3) and out["hard_errors"].shape == (2,)
+    assert out["errors"].shape == (2, 2, 3) and out["cosines"].shape == (2, 2, 3) and out["hard_errors"].shape == (2,)
     assert out["projection"].shape == (3, 2) and out["teacher_train_errors"].shape == (3,)
 
     network = NTKMLP(2, 3, 64, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
@@ -179,11 +179,11 @@ def test_imperfect_teacher_run_matches_a_student_built_by_hand():
     for k, rho in enumerate(rhos):
         target = effective_logits(teachers[1, :n], y[:n], rho, T) - z0[:n]
         logits = z0_test + cross @ torch.linalg.solve(kernel, target)
-        assert out["errors"][0, k].item() == pytest.approx(((logits > 0).double() != y_test).double().mean().item())
+        assert out["errors"][1, 0, k].item() == pytest.approx(((logits > 0).double() != y_test).double().mean().item())
         g = z_g[:n] - z0[:n]
         cos = (g @ torch.linalg.solve(kernel, target)) / math.sqrt(
             (g @ torch.linalg.solve(kernel, g)) * (target @ torch.linalg.solve(kernel, target)))
-        assert out["cosines"][0, k].item() == pytest.approx(cos.item(), rel=1e-8)
+        assert out["cosines"][1, 0, k].item() == pytest.approx(cos.item(), rel=1e-8)
     hard = cross @ torch.linalg.solve(kernel, 2 * y[:n] - 1)
     assert out["hard_errors"][0].item() == pytest.approx(((hard > 0).double() != y_test).double().mean().item())
     bracket = hard_label_derivative(kernel, z_g[:n] - z0[:n], teachers[:, :n] - z0[:n],
