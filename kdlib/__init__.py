@@ -13,7 +13,8 @@ Public API (each function's docstring cites the paper's equation it implements):
   ``theta_inner``, ``weight_change_angle``, ``hard_label_derivative``, ``weight_change_norms``,
   ``data_inefficiency``; ``data`` holds the inputs and Gaussian-mixture teachers of Sec. S4.
 * ``stats`` — power-law fits with standard errors, means over runs; ``images`` and ``resnet`` — the
-  CIFAR-10 / digits data and the ResNets of the practical experiment (``resnet`` is imported on use).
+  CIFAR-10 / digits data and the ResNets of the practical experiment, ``distill`` — its teacher and
+  student training tasks (Fig. 5 left, Fig. S1; ``resnet`` and ``distill`` are imported on use).
 * ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
 
 The machinery that runs and publishes the book (profiles, claims, plots, sweeps, caches,
