@@ -133,7 +133,7 @@ claims.check("s2.soft-ratio", "Eq. 2 vs Hinton's loss (our derivation)",
 # The paper gives no schedule, so we choose a short, well-known one and use it for the teacher and
 # every student alike: SGD with Nesterov momentum and the one-cycle learning rate of
 # {cite:t}`smith2019super` (PyTorch's `OneCycleLR`: a rise over the first quarter of the steps to the
-# peak rate, then a cosine fall; momentum cycled between 0.95 and 0.85), weight decay, and nothing else —
+# peak rate, then a cosine fall; the momentum is kept at 0.9), weight decay, and nothing else —
 # no label smoothing, no mixup, no extra regulariser. At `paper` the peak rate is 0.4 at batch 512,
 # the classic 0.1 per 128 images of {cite:t}`he2016deep` scaled linearly. This run:
 # {glue:md}`recipe-05`
