@@ -103,9 +103,9 @@ class PracticalKD:
     teacher_width: int = setting(8, low=1, high=512, help="teacher's base channels (64: He et al.)")
     student_arch: str = setting("resnet18", choices=_RESNETS, help="student network (the paper's: resnet18)")
     student_width: int = setting(4, low=1, high=512, help="student's base channels (64: He et al.)")
-    teacher_epochs: int = setting(20, low=1, high=10_000, help="teacher's epochs over the training set")
-    epochs: int = setting(8, low=1, high=10_000, help="students' epochs over their n samples")
-    min_steps: int = setting(112, low=0, high=10**7, help="students train at least this many steps (small n: more "
+    teacher_epochs: int = setting(15, low=1, high=10_000, help="teacher's epochs over the training set")
+    epochs: int = setting(6, low=1, high=10_000, help="students' epochs over their n samples")
+    min_steps: int = setting(84, low=0, high=10**7, help="students train at least this many steps (small n: more "
                                                           "epochs)")
     batch_size: int = setting(64, low=1, high=65_536, help="images per SGD step")
     lr: float = setting(0.1, low=1e-6, high=10.0, help="peak learning rate of the one-cycle schedule")
@@ -121,7 +121,7 @@ class PracticalKD:
     compile: bool = setting(False, help="torch.compile the networks (CUDA only)")
     cpu_threads: int = setting(1, low=0, high=1024, help="torch threads on a CPU (0: torch's default); "
                                                          "1 suits the tiny networks of smoke and quick")
-    bench_batch: int = setting(8, low=0, high=4096, help="batch of the timed step of the paper's networks "
+    bench_batch: int = setting(4, low=0, high=4096, help="batch of the timed step of the paper's networks "
                                                           "(0: skip)")
 
 
