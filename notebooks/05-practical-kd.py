@@ -270,7 +270,7 @@ top = ax.secondary_xaxis("top")
 shown = [rho for rho in rhos if rho in (0.0, 1.0) or rho >= 0.1]
 top.set_xticks(shown, [f"{paper_soft_ratio(rho, cfg.T):.2g}" for rho in shown])
 top.set_xlabel(f"paper's $\\rho'$ (Eq. 2), $T = {cfg.T:g}$")
-ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1,
+ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1,
           title=f"{cfg.data}, n = {N}, T = {cfg.T:g}", title_fontsize=7)
 plotting.publish(fig, "fig5-left", paper="Fig. 5 left")
 
@@ -383,11 +383,10 @@ for color, rho in zip(plotting.colors(len(s1_rhos)), s1_rhos, strict=True):
 ax.axhline(teacher["test_error"] * 100, color="grey", linestyle=":", label="teacher")
 ax.set_xscale("log")
 ax.set_yscale("log")
-plain = FuncFormatter(lambda value, _: f"{value:g}")
 ax.set_xticks(sizes, [str(n) for n in sizes])
 ax.xaxis.set_minor_formatter(NullFormatter())
-ax.yaxis.set_major_formatter(plain)
-ax.yaxis.set_minor_formatter(plain)
+ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "235" else ""))
 ax.set_xlabel("student's sample size $n$")
 ax.set_ylabel("test error (%)")
 ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
