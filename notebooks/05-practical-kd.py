@@ -122,7 +122,7 @@ for rho in (0.1, 0.5, 0.9):
     c = rho * cfg.T**2 + 1 - rho
     gaps.append(((hinton - c * paper).abs().max() / (c * paper).abs().max()).item())
     gaps.append(abs(hinton_soft_ratio(paper_soft_ratio(rho, cfg.T), cfg.T) - rho))
-claims.check("s2.soft-ratio", "Eq. 2 vs Hinton's loss (our derivation)",
+claims.check("eq2.soft-ratio", "Eq. 2 vs Hinton's loss (our derivation)",
              f"two classes: Hinton's loss at ρ has c times the gradient of Eq. 2 at ρ' (T = {cfg.T:g})",
              measured=max(gaps), relation="<=", expected=1e-12,
              note="relative gap of the gradients on 256 random logits, ρ ∈ {0.1, 0.5, 0.9}, and ρ → ρ' → ρ round trip")
@@ -175,7 +175,7 @@ options = dict(device=str(cfg.device), compile=cfg.compile and cuda, progress=cu
 print(f"teacher {cfg.teacher_arch}×{cfg.teacher_width}: test error {teacher['test_error']:.2%}, training error "
       f"{teacher['train_error']:.2%}, {teacher['steps']} steps at {teacher['images_per_second']:,.0f} images/s")
 chance = 1 - 1 / data.num_classes
-claims.check("s2.teacher-learns", "Fig. 5 left (our check)", "the teacher beats chance by a wide margin",
+claims.check("fig5.teacher-learns", "Fig. 5 left (our check)", "the teacher beats chance by a wide margin",
              measured=teacher["test_error"], relation="<=", expected=0.5,
              note=f"test error against 0.5; guessing gives {chance:.0%}. A broken pipeline (labels, augmentation, "
                   "loss, optimizer) fails here at every profile")
@@ -218,7 +218,7 @@ print(f"{len(tasks)} students ({len(points)} (ρ, n) points × {len(seeds)} seed
 order = distill.stratified_order(data.train_labels, 0)
 counts = torch.stack([torch.bincount(data.train_labels[order[:n]], minlength=data.num_classes) for n in sizes])
 expected_counts = torch.tensor(sizes)[:, None] * torch.bincount(data.train_labels, minlength=data.num_classes) / N
-claims.check("s2.subsets", "Fig. S1 (our check)", "every student subset holds each class in proportion (±1 image)",
+claims.check("figS1.subsets", "Fig. S1 (our check)", "every student subset holds each class in proportion (±1 image)",
              measured=(counts - expected_counts).abs().max().item(), relation="<", expected=1.0,
              note=f"largest gap between a class's count and n·N_c/N over n ∈ {sizes}; Tijdeman's bound is "
                   f"{1 - 1 / (2 * (data.num_classes - 1)):.3f}")
@@ -289,7 +289,7 @@ plotting.publish(fig, "fig5-left", paper="Fig. 5 left")
 # %%
 lcb = gain[best_gain].lower_bound(0.95).item()
 kd_helps = claims.check(
-    "s2.kd-helps", "Sec. 5, Fig. 5 left", "a distilled student beats the student trained from scratch for some ρ",
+    "fig5.kd-helps", "Sec. 5, Fig. 5 left", "a distilled student beats the student trained from scratch for some ρ",
     measured=lcb * 100, relation=">", expected=0.0, kind="paper", partial_tolerance=(gain[best_gain].mean.item()
                                                                                        - lcb) * 100,
     note=f"percentage points: one-sided 95 % t-bound of the paired gain at the best ρ = {best_gain:g} (mean "
@@ -298,7 +298,7 @@ if best_mix is not None:
     soft_gap = mean_estimate(errors_at(1.0, N) - errors_at(best_mix, N))  # > 0: pure soft is worse
     soft_lcb = soft_gap.lower_bound(0.95).item()
     not_pure = claims.check(
-        "s2.soft-not-best", "Sec. 5, Fig. 5 left", "with an imperfect teacher pure soft distillation (ρ = 1) is not "
+        "fig5.soft-not-best", "Sec. 5, Fig. 5 left", "with an imperfect teacher pure soft distillation (ρ = 1) is not "
         "the best soft ratio", measured=soft_lcb * 100, relation=">", expected=0.0, kind="paper",
         partial_tolerance=(soft_gap.mean.item() - soft_lcb) * 100,
         note=f"percentage points: one-sided 95 % t-bound of error(ρ = 1) − error(ρ = {best_mix:g}), the best "
@@ -405,13 +405,13 @@ plotting.publish(fig, "figS1", paper="Fig. S1")
 
 # %%
 worst_slope = max(fits[rho].slope + 2 * fits[rho].slope_se for rho in s1_rhos)
-claims.check("s2.s1-falls", "Sec. S2, Fig. S1", "the test error falls as a power of the sample size n",
+claims.check("figS1.falls", "Sec. S2, Fig. S1", "the test error falls as a power of the sample size n",
              measured=worst_slope, relation="<", expected=0.0, kind="paper",
              note="the largest slope + 2 standard errors over the soft ratios of the figure; negative means every "
                   "fitted exponent is clearly below zero")
 worst = max(s1_rhos, key=lambda rho: deviation[rho] / max(noise[rho], 1e-12))
 power_law = claims.check(
-    "s2.s1-power-law", "Sec. S2, Fig. S1", "the means over seeds lie on a power law (a straight line on log–log axes)",
+    "figS1.power-law", "Sec. S2, Fig. S1", "the means over seeds lie on a power law (a straight line on log–log axes)",
     measured=deviation[worst] / max(noise[worst], 1e-12), relation="<=", expected=2.0, partial_tolerance=1.0,
     kind="paper", note=f"largest RMS log-deviation of the means from their line in units of their RMS relative "
                        f"standard error (ρ = {worst:g}: {deviation[worst]:.1%} against {noise[worst]:.1%}); "
