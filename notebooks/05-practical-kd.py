@@ -188,9 +188,10 @@ claims.check("fig5.teacher-learns", "Fig. 5 left (our check)", "the teacher beat
 # missing. A student trained on $n$ images takes the first $n$ of a seeded order of the training set
 # whose every prefix holds each class in proportion, so the subsets of growing $n$ are nested. The
 # seed also fixes the initial weights, the batch order and the augmentation, and **students that
-# differ only in $\rho$ share all of them**: a difference between two soft ratios is a paired
-# comparison, much less noisy than two independent runs. $\rho = 0$ is the student trained from
-# scratch (pure cross-entropy, no teacher).
+# differ only in $\rho$ share all of them**, and differences between soft ratios are computed seed by
+# seed (paired). That removes what the runs share; it does not remove the chance in training itself,
+# which for these small networks is as large as the effects we look for (see the thin lines of
+# {numref}`fig-5-left`). $\rho = 0$ is the student trained from scratch (cross-entropy, no teacher).
 
 # %%
 seeds = [1000 * cfg.seed + i for i in range(cfg.seeds)]
@@ -421,7 +422,7 @@ power_law = claims.check(
 # %% [markdown]
 # ## What it costs
 #
-# Every run reports its training throughput; the table gives the mean per kind of run. The `paper`
+# Every run reports its training throughput; below are the means per kind of run. The `paper`
 # profile trains {glue:md}`paper-runs`; its cost follows from the floating-point operations of each
 # step, $3\times$ the forward pass for the student (forward, and backward for activations and for
 # weights) plus one forward pass of the teacher, and from the rate a device sustains.

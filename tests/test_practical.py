@@ -220,6 +220,28 @@ def test_worker_device_is_resolve_device_outside_dask():
         assert worker_device("auto") == torch.device("cpu")
 
 
+def test_worker_device_gives_a_dask_worker_its_own_gpu(monkeypatch):
+    """The rule of kdlib.book.executor.task_device, on a pretend 4-GPU node (no dask, no GPU needed)."""
+    import sys
+    import types
+
+    from kdlib import _device
+
+    monkeypatch.setattr(_device, "resolve_device", lambda device: torch.device(str(device).replace("auto", "cuda")))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    names = iter([6, "SLURMCluster-3-1", "SLURMCluster-7", "tcp://a:1"])
+    fake = types.SimpleNamespace(get_worker=lambda: types.SimpleNamespace(name=next(names)))
+    monkeypatch.setitem(sys.modules, "distributed", fake)
+    assert [worker_device("cuda") for _ in range(4)] == [torch.device("cuda", k) for k in (2, 1, 3, 0)]
+    assert worker_device("cuda:1") == torch.device("cuda:1")  # an explicit choice is kept
+
+    def no_worker():
+        raise ValueError("no worker")
+
+    monkeypatch.setitem(sys.modules, "distributed", types.SimpleNamespace(get_worker=no_worker))
+    assert worker_device("auto") == torch.device("cuda")
+
+
 # ----------------------------------------------------------------------------------------------- CIFAR-10
 
 
