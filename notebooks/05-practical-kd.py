@@ -330,12 +330,20 @@ if "partly" in verdicts:
         f"to seed the gain at ρ = {best_gain:g} varies by ±{pp(gain[best_gain].sem.item() * len(seeds) ** 0.5)} "
         f"(standard deviation), as large as the effect, and {len(seeds)} seeds cannot separate the two. That is "
         "noise, not a contradiction; more seeds would settle it (`-p seeds 10` costs about three times as long). ")
-if "not reproduced" in verdicts:
+if "not reproduced" in verdicts and teacher["test_error"] >= fig5[0.0].mean.item():
+    discussion += (
+        "Where a verdict is *not reproduced*, the reason is plain: the teacher is no better than the student trained "
+        "from scratch, so it has nothing to teach; train it longer or make it larger. ")
+elif "not reproduced" in verdicts and teacher["train_error"] < 0.01:
     discussion += (
         "Where a verdict is *not reproduced*, a likely reason is the teacher: it was trained on the same images the "
         f"students see and fits {1 - teacher['train_error']:.1%} of them, so on the training set its soft labels "
         "rarely contradict the hard ones, and the hard labels have little to correct (Sec. 5 of the paper: hard "
         "labels help where the teacher is wrong). ")
+elif "not reproduced" in verdicts:
+    discussion += (
+        "Where a verdict is *not reproduced*, the mean itself goes against the paper at this profile; whether that is "
+        "chance or a real difference, more seeds would tell. ")
 plotting.publish_text("fig5-discussion", discussion)
 print(discussion)
 
