@@ -21,7 +21,8 @@ Public API (each function's docstring cites the paper's equation it implements):
   every prefix n from one Cholesky factor, angle distribution, Eq. 9's angle, the bounds of Sec. 3 and
   S6) and ``transfer`` (the runs of the transfer-risk chapter as sweep tasks; imported on use).
 * ``stats`` — power-law fits with standard errors, means over runs; ``images`` and ``resnet`` — the
-  CIFAR-10 / digits data and the ResNets of the practical experiment (``resnet`` is imported on use).
+  CIFAR-10 / digits data and the ResNets of the practical experiment, ``distill`` — its teacher and
+  student training tasks (Fig. 5 left, Fig. S1; ``resnet`` and ``distill`` are imported on use).
 * ``resolve_device`` — ``auto`` picks CUDA when PyTorch sees it.
 
 The machinery that runs and publishes the book (profiles, claims, plots, sweeps, caches,

@@ -93,8 +93,9 @@ class Schedule:
 
     The learning rate follows ``torch.optim.lr_scheduler.OneCycleLR`` (Smith & Topin, 2019): it rises
     from ``lr``/25 to ``lr`` over the first ``warmup`` fraction of the steps, then falls to ``lr``/25·10⁻⁴
-    along a cosine, while the momentum moves the opposite way between 0.95 and 0.85 (that class's
-    defaults). No label smoothing, mixup or other regulariser beyond weight decay (on every parameter).
+    along a cosine. The momentum stays at ``momentum`` (that class's momentum cycling is off, so the
+    stated momentum is the one used). No label smoothing, mixup or other regulariser beyond weight
+    decay (on every parameter).
 
     Attributes:
         epochs: passes over the training data (of the student's n samples, for a student).
@@ -103,7 +104,7 @@ class Schedule:
         batch_size: samples per step (a subset smaller than this is one full batch); the last
             incomplete batch of each epoch's shuffled order is dropped, so every step has one shape.
         lr: the peak learning rate.
-        momentum: Nesterov momentum at the peak rate (cycled by the one-cycle policy).
+        momentum: Nesterov momentum, constant.
         weight_decay: L2 penalty coefficient of SGD.
         warmup: fraction of the steps spent rising to the peak rate.
     """
@@ -447,7 +448,8 @@ def _fit(
     total = epochs * steps_per_epoch
     # OneCycleLR divides by the rise's length, warmup·total − 1 steps: keep it positive in very short runs
     rise = min(max(schedule.warmup, 1.5 / total), 1 - 0.5 / total)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=schedule.lr, pct_start=rise, total_steps=total)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=schedule.lr, pct_start=rise, total_steps=total,
+                                                    cycle_momentum=False)
     every = max(1, epochs // max(checkpoints, 1))
     # the bar goes to the process's own standard error (the terminal that started kdbook, a dask worker's
     # log), not into a notebook's captured output, where a long run would leave thousands of updates

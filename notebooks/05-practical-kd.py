@@ -15,9 +15,9 @@
 # **Fig. S1**, the test error against the student's sample size $n$, which follows a near power
 # law. The paper gives neither the training schedule nor the temperature. This chapter states
 # both, trains the teacher once and every student as an independent, cached task, regenerates both
-# figures with error bars over seeds, and decides the three claims with a rule fixed before the
-# runs. At the `quick` profile it runs on scikit-learn's 8×8 digits with narrow ResNets in about two
-# minutes on a laptop CPU; the `paper` profile runs the paper's setting on CIFAR-10 and wants a GPU.
+# figures with error bars over seeds, and decides the paper's claims with a rule fixed before the
+# runs. At the `quick` profile it runs on scikit-learn's 8×8 digits with narrow ResNets in under
+# three minutes of one CPU core; the `paper` profile runs the paper's setting on CIFAR-10 and wants a GPU.
 #
 # **What this run found** (profile {glue:md}`profile-05`): {glue:md}`practical-findings`
 
@@ -122,7 +122,7 @@ for rho in (0.1, 0.5, 0.9):
     c = rho * cfg.T**2 + 1 - rho
     gaps.append(((hinton - c * paper).abs().max() / (c * paper).abs().max()).item())
     gaps.append(abs(hinton_soft_ratio(paper_soft_ratio(rho, cfg.T), cfg.T) - rho))
-claims.check("s2.soft-ratio", "Eq. 2 vs Hinton's loss (our derivation)",
+claims.check("eq2.soft-ratio", "Eq. 2 vs Hinton's loss (our derivation)",
              f"two classes: Hinton's loss at ρ has c times the gradient of Eq. 2 at ρ' (T = {cfg.T:g})",
              measured=max(gaps), relation="<=", expected=1e-12,
              note="relative gap of the gradients on 256 random logits, ρ ∈ {0.1, 0.5, 0.9}, and ρ → ρ' → ρ round trip")
@@ -133,7 +133,7 @@ claims.check("s2.soft-ratio", "Eq. 2 vs Hinton's loss (our derivation)",
 # The paper gives no schedule, so we choose a short, well-known one and use it for the teacher and
 # every student alike: SGD with Nesterov momentum and the one-cycle learning rate of
 # {cite:t}`smith2019super` (PyTorch's `OneCycleLR`: a rise over the first quarter of the steps to the
-# peak rate, then a cosine fall; momentum cycled between 0.95 and 0.85), weight decay, and nothing else —
+# peak rate, then a cosine fall; the momentum is kept at 0.9), weight decay, and nothing else —
 # no label smoothing, no mixup, no extra regulariser. At `paper` the peak rate is 0.4 at batch 512,
 # the classic 0.1 per 128 images of {cite:t}`he2016deep` scaled linearly. This run:
 # {glue:md}`recipe-05`
@@ -175,7 +175,7 @@ options = dict(device=str(cfg.device), compile=cfg.compile and cuda, progress=cu
 print(f"teacher {cfg.teacher_arch}×{cfg.teacher_width}: test error {teacher['test_error']:.2%}, training error "
       f"{teacher['train_error']:.2%}, {teacher['steps']} steps at {teacher['images_per_second']:,.0f} images/s")
 chance = 1 - 1 / data.num_classes
-claims.check("s2.teacher-learns", "Fig. 5 left (our check)", "the teacher beats chance by a wide margin",
+claims.check("fig5.teacher-learns", "Fig. 5 left (our check)", "the teacher beats chance by a wide margin",
              measured=teacher["test_error"], relation="<=", expected=0.5,
              note=f"test error against 0.5; guessing gives {chance:.0%}. A broken pipeline (labels, augmentation, "
                   "loss, optimizer) fails here at every profile")
@@ -188,9 +188,10 @@ claims.check("s2.teacher-learns", "Fig. 5 left (our check)", "the teacher beats 
 # missing. A student trained on $n$ images takes the first $n$ of a seeded order of the training set
 # whose every prefix holds each class in proportion, so the subsets of growing $n$ are nested. The
 # seed also fixes the initial weights, the batch order and the augmentation, and **students that
-# differ only in $\rho$ share all of them**: a difference between two soft ratios is a paired
-# comparison, much less noisy than two independent runs. $\rho = 0$ is the student trained from
-# scratch (pure cross-entropy, no teacher).
+# differ only in $\rho$ share all of them**, and differences between soft ratios are computed seed by
+# seed (paired). That removes what the runs share; it does not remove the chance in training itself,
+# which for these small networks is as large as the effects we look for (see the thin lines of
+# {numref}`fig-5-left`). $\rho = 0$ is the student trained from scratch (cross-entropy, no teacher).
 
 # %%
 seeds = [1000 * cfg.seed + i for i in range(cfg.seeds)]
@@ -218,9 +219,10 @@ print(f"{len(tasks)} students ({len(points)} (ρ, n) points × {len(seeds)} seed
 order = distill.stratified_order(data.train_labels, 0)
 counts = torch.stack([torch.bincount(data.train_labels[order[:n]], minlength=data.num_classes) for n in sizes])
 expected_counts = torch.tensor(sizes)[:, None] * torch.bincount(data.train_labels, minlength=data.num_classes) / N
-claims.check("s2.subsets", "Fig. S1 (our check)", "every student subset holds each class in proportion (±1 image)",
+claims.check("figS1.subsets", "Fig. S1 (our check)", "every student subset holds each class in proportion (±1 image)",
              measured=(counts - expected_counts).abs().max().item(), relation="<", expected=1.0,
-             note=f"largest gap between a class's count and n·N_c/N over n ∈ {sizes}")
+             note=f"largest gap between a class's count and n·N_c/N over n ∈ {sizes}; Tijdeman's bound is "
+                  f"{1 - 1 / (2 * (data.num_classes - 1)):.3f}")
 
 # %% [markdown]
 # ## Fig. 5 left: test error against the soft ratio
@@ -269,7 +271,7 @@ top = ax.secondary_xaxis("top")
 shown = [rho for rho in rhos if rho in (0.0, 1.0) or rho >= 0.1]
 top.set_xticks(shown, [f"{paper_soft_ratio(rho, cfg.T):.2g}" for rho in shown])
 top.set_xlabel(f"paper's $\\rho'$ (Eq. 2), $T = {cfg.T:g}$")
-ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1,
+ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=1,
           title=f"{cfg.data}, n = {N}, T = {cfg.T:g}", title_fontsize=7)
 plotting.publish(fig, "fig5-left", paper="Fig. 5 left")
 
@@ -288,7 +290,7 @@ plotting.publish(fig, "fig5-left", paper="Fig. 5 left")
 # %%
 lcb = gain[best_gain].lower_bound(0.95).item()
 kd_helps = claims.check(
-    "s2.kd-helps", "Sec. 5, Fig. 5 left", "a distilled student beats the student trained from scratch for some ρ",
+    "fig5.kd-helps", "Sec. 5, Fig. 5 left", "a distilled student beats the student trained from scratch for some ρ",
     measured=lcb * 100, relation=">", expected=0.0, kind="paper", partial_tolerance=(gain[best_gain].mean.item()
                                                                                        - lcb) * 100,
     note=f"percentage points: one-sided 95 % t-bound of the paired gain at the best ρ = {best_gain:g} (mean "
@@ -297,7 +299,7 @@ if best_mix is not None:
     soft_gap = mean_estimate(errors_at(1.0, N) - errors_at(best_mix, N))  # > 0: pure soft is worse
     soft_lcb = soft_gap.lower_bound(0.95).item()
     not_pure = claims.check(
-        "s2.soft-not-best", "Sec. 5, Fig. 5 left", "with an imperfect teacher pure soft distillation (ρ = 1) is not "
+        "fig5.soft-not-best", "Sec. 5, Fig. 5 left", "with an imperfect teacher pure soft distillation (ρ = 1) is not "
         "the best soft ratio", measured=soft_lcb * 100, relation=">", expected=0.0, kind="paper",
         partial_tolerance=(soft_gap.mean.item() - soft_lcb) * 100,
         note=f"percentage points: one-sided 95 % t-bound of error(ρ = 1) − error(ρ = {best_mix:g}), the best "
@@ -321,13 +323,27 @@ if best_mix is not None:
     discussion += (
         f"Pure soft distillation ends {pp(soft_gap.mean.item())} above the best mixed ratio ρ = {best_mix:g}: "
         f"**{not_pure.verdict}**. ")
-    if not_pure.verdict != "reproduced":
-        discussion += (
-            "Where this is not reproduced, a likely reason is the teacher: it was trained on the same images the "
-            f"students see and fits {1 - teacher['train_error']:.1%} of them, so on the training set its soft labels "
-            "rarely contradict the hard ones, and the hard labels have little to correct (Sec. 5 of the paper: hard "
-            "labels help where the teacher is wrong). A weaker teacher, fewer seeds' noise or more test images can "
-            "change the verdict; the rule does not.")
+verdicts = [kd_helps.verdict] + ([not_pure.verdict] if best_mix is not None else [])
+if "partly" in verdicts:
+    discussion += (
+        f"Where a verdict is *partly*, the mean favours the paper but the 95 % bound does not clear zero: from seed "
+        f"to seed the gain at ρ = {best_gain:g} varies by ±{pp(gain[best_gain].sem.item() * len(seeds) ** 0.5)} "
+        f"(standard deviation), as large as the effect, and {len(seeds)} seeds cannot separate the two. That is "
+        "noise, not a contradiction; more seeds would settle it (`-p seeds 10` costs about three times as long). ")
+if "not reproduced" in verdicts and teacher["test_error"] >= fig5[0.0].mean.item():
+    discussion += (
+        "Where a verdict is *not reproduced*, the reason is plain: the teacher is no better than the student trained "
+        "from scratch, so it has nothing to teach; train it longer or make it larger. ")
+elif "not reproduced" in verdicts and teacher["train_error"] < 0.01:
+    discussion += (
+        "Where a verdict is *not reproduced*, a likely reason is the teacher: it was trained on the same images the "
+        f"students see and fits {1 - teacher['train_error']:.1%} of them, so on the training set its soft labels "
+        "rarely contradict the hard ones, and the hard labels have little to correct (Sec. 5 of the paper: hard "
+        "labels help where the teacher is wrong). ")
+elif "not reproduced" in verdicts:
+    discussion += (
+        "Where a verdict is *not reproduced*, the mean itself goes against the paper at this profile; whether that is "
+        "chance or a real difference, more seeds would tell. ")
 plotting.publish_text("fig5-discussion", discussion)
 print(discussion)
 
@@ -338,13 +354,17 @@ print(discussion)
 # law, "especially when $n$ is large", with five runs per point. We fit
 # $\log \text{error} = a + b \log n$ by least squares for each soft ratio, over all runs (the slope's
 # standard error then comes from the spread of the runs), and measure how far the means over seeds
-# lie from the fitted line. A run without a single test error (possible for digits at large $n$)
-# would have no logarithm; it counts as half an error.
+# lie from the fitted line *in units of their own uncertainty*: the RMS of the log-deviations divided
+# by the RMS relative standard error of the means. Pure sampling noise around an exact power law gives
+# about $\sqrt{(k-2)/k}$ for $k$ sample sizes (two fitted parameters; 0.7 for $k = 4$); we call the means consistent with a power law when
+# this ratio is at most 2, partly so up to 3. A fixed percentage would not do: at `quick` the means
+# themselves are uncertain by 5–10 %. A run without a single test error (possible for digits at large
+# $n$) would have no logarithm; it counts as half an error.
 
 # %%
 floor = 0.5 / n_test
 s1 = {rho: [mean_estimate(errors_at(rho, n)) for n in sizes] for rho in s1_rhos}
-fits, deviation = {}, {}
+fits, deviation, noise = {}, {}, {}
 for rho in s1_rhos:
     x = torch.tensor([n for n in sizes for _ in seeds], dtype=torch.float64)
     y_runs = torch.cat([errors_at(rho, n) for n in sizes]).clamp_min(floor)
@@ -352,8 +372,10 @@ for rho in s1_rhos:
     means_rho = torch.stack([estimate.mean for estimate in s1[rho]]).clamp_min(floor)
     fitted = fits[rho](torch.tensor(sizes, dtype=torch.float64))
     deviation[rho] = (torch.log(means_rho) - torch.log(fitted)).square().mean().sqrt().item()
+    relative_sem = torch.stack([estimate.sem for estimate in s1[rho]]) / means_rho
+    noise[rho] = relative_sem.square().mean().sqrt().item()
     print(f"ρ = {rho:g}: error ∝ n^({fits[rho].slope:.2f} ± {fits[rho].slope_se:.2f}); means within "
-          f"{deviation[rho]:.1%} (RMS) of the fitted line")
+          f"{deviation[rho]:.1%} (RMS) of the fitted line, their standard errors {noise[rho]:.1%} (RMS)")
 
 # %%
 fig, axes = plotting.figure(1, width=5.2, height=3.8)
@@ -370,11 +392,10 @@ for color, rho in zip(plotting.colors(len(s1_rhos)), s1_rhos, strict=True):
 ax.axhline(teacher["test_error"] * 100, color="grey", linestyle=":", label="teacher")
 ax.set_xscale("log")
 ax.set_yscale("log")
-plain = FuncFormatter(lambda value, _: f"{value:g}")
 ax.set_xticks(sizes, [str(n) for n in sizes])
 ax.xaxis.set_minor_formatter(NullFormatter())
-ax.yaxis.set_major_formatter(plain)
-ax.yaxis.set_minor_formatter(plain)
+ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "235" else ""))
 ax.set_xlabel("student's sample size $n$")
 ax.set_ylabel("test error (%)")
 ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
@@ -393,20 +414,23 @@ plotting.publish(fig, "figS1", paper="Fig. S1")
 
 # %%
 worst_slope = max(fits[rho].slope + 2 * fits[rho].slope_se for rho in s1_rhos)
-claims.check("s2.s1-falls", "Sec. S2, Fig. S1", "the test error falls as a power of the sample size n",
+claims.check("figS1.falls", "Sec. S2, Fig. S1", "the test error falls as a power of the sample size n",
              measured=worst_slope, relation="<", expected=0.0, kind="paper",
              note="the largest slope + 2 standard errors over the soft ratios of the figure; negative means every "
                   "fitted exponent is clearly below zero")
+worst = max(s1_rhos, key=lambda rho: deviation[rho] / max(noise[rho], 1e-12))
 power_law = claims.check(
-    "s2.s1-power-law", "Sec. S2, Fig. S1", "the means over seeds lie on a power law (a straight line on log–log axes)",
-    measured=max(deviation.values()), relation="<=", expected=0.0, tolerance=0.10, partial_tolerance=0.25,
-    kind="paper", note="largest RMS relative deviation of the means from their fitted line; reproduced within 10 %, "
-                       "partly within 25 %")
+    "figS1.power-law", "Sec. S2, Fig. S1", "the means over seeds lie on a power law (a straight line on log–log axes)",
+    measured=deviation[worst] / max(noise[worst], 1e-12), relation="<=", expected=2.0, partial_tolerance=1.0,
+    kind="paper", note=f"largest RMS log-deviation of the means from their line in units of their RMS relative "
+                       f"standard error (ρ = {worst:g}: {deviation[worst]:.1%} against {noise[worst]:.1%}); "
+                       f"noise alone gives ≈ {math.sqrt((len(sizes) - 2) / len(sizes)):.2f}; reproduced up to 2, "
+                       "partly up to 3")
 
 # %% [markdown]
 # ## What it costs
 #
-# Every run reports its training throughput; the table gives the mean per kind of run. The `paper`
+# Every run reports its training throughput; below are the means per kind of run. The `paper`
 # profile trains {glue:md}`paper-runs`; its cost follows from the floating-point operations of each
 # step, $3\times$ the forward pass for the student (forward, and backward for activations and for
 # weights) plus one forward pass of the teacher, and from the rate a device sustains.
@@ -469,14 +493,14 @@ H100_BF16 = 989e12
 if cfg.bench_batch:
     seconds = distill.time_kd_step(paper.student_arch, paper.student_width, teacher_arch=paper.teacher_arch,
                                    teacher_width=paper.teacher_width, batch_size=cfg.bench_batch,
-                                   device=str(cfg.device), compile=cfg.compile and cuda, steps=2 if not cuda else 20,
+                                   device=str(cfg.device), compile=cfg.compile and cuda, steps=1 if not cuda else 20,
                                    warmup=1 if not cuda else 5)
     rate = cfg.bench_batch / seconds
     achieved = rate * (3 * student_fwd + teacher_fwd)
     hours_here = (flops_students + flops_teacher) / achieved / 3600
     print(f"measured on {cfg.device}: {seconds:.3g} s per step of {cfg.bench_batch} images = {rate:,.1f} images/s "
           f"({achieved / 1e12:.3g} TFLOP/s); the paper profile would take ≈ {hours_here:,.0f} h here "
-          f"({hours_here / 24:,.1f} days)")
+          f"({hours_here / 24:,.1f} days; at batch {paper.batch_size} a CPU is somewhat faster per image)")
 
 
 def gpu_hours(utilisation: float, gpus: int) -> float:

@@ -114,7 +114,7 @@ def test_teacher_result_is_plain_data_and_learns(teacher, digits):
 def test_student_from_scratch_is_the_documented_recipe(digits):
     """ρ = 0 trained by the task equals the recipe rebuilt here from torch's classes: the subset is the
     first n of stratified_order(3·seed), the weights come from generator 3·seed + 1, batches and their
-    order from generator 3·seed + 2, SGD with Nesterov momentum under OneCycleLR, digits normalised with
+    order from generator 3·seed + 2, SGD with constant Nesterov momentum under OneCycleLR, digits normalised with
     the channel statistics of the whole training set."""
     spec, data = digits
     seed, n = 5, 200
@@ -125,7 +125,8 @@ def test_student_from_scratch_is_the_documented_recipe(digits):
     images = normalize(data.train_images[index], mean, std)
     model = resnet("resnet18", width=2, in_channels=1, generator=torch.Generator().manual_seed(3 * seed + 1))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, pct_start=0.25, total_steps=2 * 3)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, pct_start=0.25, total_steps=2 * 3,
+                                                    cycle_momentum=False)
     fit(model, lambda m, b: nnf.cross_entropy(m(b[0]), b[1]), optimizer,
         TensorBatches(images, data.train_labels[index], batch_size=64, drop_last=True), epochs=2, scheduler=scheduler,
         generator=torch.Generator().manual_seed(3 * seed + 2))
@@ -217,6 +218,28 @@ def test_worker_device_is_resolve_device_outside_dask():
     assert worker_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():
         assert worker_device("auto") == torch.device("cpu")
+
+
+def test_worker_device_gives_a_dask_worker_its_own_gpu(monkeypatch):
+    """The rule of kdlib.book.executor.task_device, on a pretend 4-GPU node (no dask, no GPU needed)."""
+    import sys
+    import types
+
+    from kdlib import _device
+
+    monkeypatch.setattr(_device, "resolve_device", lambda device: torch.device(str(device).replace("auto", "cuda")))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    names = iter([6, "SLURMCluster-3-1", "SLURMCluster-7", "tcp://a:1"])
+    fake = types.SimpleNamespace(get_worker=lambda: types.SimpleNamespace(name=next(names)))
+    monkeypatch.setitem(sys.modules, "distributed", fake)
+    assert [worker_device("cuda") for _ in range(4)] == [torch.device("cuda", k) for k in (2, 1, 3, 0)]
+    assert worker_device("cuda:1") == torch.device("cuda:1")  # an explicit choice is kept
+
+    def no_worker():
+        raise ValueError("no worker")
+
+    monkeypatch.setitem(sys.modules, "distributed", types.SimpleNamespace(get_worker=no_worker))
+    assert worker_device("auto") == torch.device("cuda")
 
 
 # ----------------------------------------------------------------------------------------------- CIFAR-10
