@@ -358,7 +358,7 @@ class TransferRisk:
 
 register("02-transfer-risk",
          smoke=TransferRisk(teachers=TEACHERS["smoke"], rhos=(1.0, 0.5, 0.01, 0.0), width=64, pool=128, norm_pool=256,
-                            tests=1024, draws=2, trained_sizes=(32,), trained_rhos=(1.0,), epochs=100, batch=128,
+                            tests=1024, draws=3, trained_sizes=(32,), trained_rhos=(1.0,), epochs=100, batch=128,
                             oracle_rhos=(1.0,), oracle_steps=40),
          quick=TransferRisk(),
          paper=TransferRisk(teachers=TEACHERS["paper"], width=2048, pool=4096, norm_pool=16_384, tests=2**15,
