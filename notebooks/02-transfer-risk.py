@@ -438,10 +438,11 @@ claims.check("sec3.adam-off-span", "Sec. 3 with S4.1's Adam (our test)",
 # NTK. We compute the prefix norms up to $N_{\mathrm{ref}}$ and look at their growth.
 #
 # **The jump.** For $\rho < 1$ the effective logit jumps by $2t(\rho)$ across the teacher's decision
-# boundary (Fig. 1). The NTK of a ReLU network in $d = 2$ is, up to equivalence of norms, a Sobolev
-# kernel of smoothness $s = 3/2$ on the sphere of the inputs with their bias coordinate
-# {cite:p}`jacot2018neural`, and a function that jumps along a curve is in such a space only for
-# $s < 1/2$: $\|u\| = \infty$. Resolved at the spacing $h \sim n^{-1/2}$ of $n$ samples in the plane, the
+# boundary (Fig. 1). The reproducing-kernel space of a ReLU network's NTK is that of the Laplace
+# kernel {cite:p}`geifman2020similarity,chen2021deep`: for inputs in the plane (with the bias as a
+# third coordinate) a Sobolev space of smoothness $s = 3/2$ in two dimensions, up to equivalent norms
+# on bounded sets. A function that jumps along a curve lies in such a space only for $s < 1/2$:
+# $\|u\| = \infty$. Resolved at the spacing $h \sim n^{-1/2}$ of $n$ samples in the plane, the
 # jump costs a squared norm $\sim h^{1-2s}$ per unit length of the boundary, i.e. $\sim n$, so
 #
 # ```{math}
@@ -488,8 +489,9 @@ claims.over_seeds("sec3.soft-norm-converges", "Sec. 3.1",
 # %% [markdown]
 # For $\rho = 1$ the local exponent at the largest $n$ is {glue:md}`tr-soft-growth`, against $1/2$ for
 # every $\rho < 1$ (the claim above). Whether the pure-soft norm has a strict limit depends on the
-# teacher: a ReLU network has kinks, whose norm grows only logarithmically, and at these sample
-# sizes the growth is small but not zero. The largest prefix norm is a *lower* bound on $\|u\|$.
+# teacher: a ReLU network has kinks, and by the same counting as for the jump a kink costs a squared
+# norm growing like $\log n$ — slow, but not bounded. At these sample sizes the growth is small but not
+# zero. Either way the largest prefix norm is a *lower* bound on $\|u\|$.
 #
 # The paper estimates $\Delta w_*$ and $\Delta w_z$ instead by *online-batch SGD*. The figure shows
 # both estimates: the prefix norms against $n$, and the online runs' $\|\Delta w_* - \Delta w_z\|$
@@ -526,8 +528,9 @@ plotting.publish(fig, "tr-oracle-norm")
 # The oracle norm the bound needs (profile {glue:md}`profile-02`). Solid: the kernel limit
 # $\|\Delta\hat w_n\| = (\mathbf z_{\mathrm{eff}}^\top\Theta_n^{-1}\mathbf z_{\mathrm{eff}})^{1/2}$ with the
 # analytic NTK, mean ± standard error over draws; it levels off for $\rho = 1$ and grows like
-# $n^{1/2}$ for $\rho < 1$. Dashed: the paper's estimate, the weight-change norm of a student trained by
-# online-batch SGD on the first draw's initialization, against the fresh samples seen.
+# $n^{1/2}$ for $\rho < 1$. Dashed: the paper's estimate, the weight-change norm $\|\Delta w_*\|$ of a student
+# trained by online-batch SGD from the first draw's initialization, against the fresh samples seen;
+# diamonds: $\|\Delta w_* - \Delta w_z\|$ at the end of those runs.
 # ```
 #
 # **$p(\beta)$.** With $\|u\|$ estimated by the largest prefix norm, Eq. 8 gives the cosines at the
@@ -547,7 +550,7 @@ p_mean = mean_estimate(p_beta)
 
 
 def kappa(cos_values, level=0.2):
-    """Local exponent of p(β) near π/2 for a sample of cosines (module text)."""
+    """Local exponent κ of p(β) near π/2 for a sample of cosines (defined in the text above)."""
     # p(π/2 − δ) = P[cos ᾱ < sin δ]: δ with p = level is arcsin of the level-quantile of the cosines
     delta = math.asin(min(1.0, torch.quantile(cos_values, level).item()))
     outer = (cos_values < math.sin(delta)).double().mean().item()

@@ -353,7 +353,7 @@ class TransferRisk:
     batch: int = setting(512, low=1, high=65_536, help="batch size of the trained students (S4.1: 512)")
     oracle_rhos: tuple[float, ...] = setting((1.0, 0.1), low=1e-6, high=1.0,
                                              help="soft ratios whose oracle Δw* is estimated by online SGD")
-    oracle_steps: int = setting(200, low=1, high=10**7, help="online-SGD steps of each oracle estimate")
+    oracle_steps: int = setting(100, low=1, high=10**7, help="online-SGD steps of each oracle estimate")
 
 
 register("02-transfer-risk",
