@@ -358,12 +358,12 @@ class TransferRisk:
     batch: int = setting(512, low=1, high=65_536, help="batch size of the trained students (S4.1: 512)")
     oracle_rhos: tuple[float, ...] = setting((1.0, 0.1), low=1e-6, high=1.0,
                                              help="soft ratios whose oracle Δw* is estimated by online SGD")
-    oracle_steps: int = setting(200, low=1, high=10**7, help="online-SGD steps of each oracle estimate")
+    oracle_steps: int = setting(100, low=1, high=10**7, help="online-SGD steps of each oracle estimate")
 
 
 register("02-transfer-risk",
          smoke=TransferRisk(teachers=TEACHERS["smoke"], rhos=(1.0, 0.5, 0.01, 0.0), width=64, pool=128, norm_pool=256,
-                            tests=1024, draws=2, trained_sizes=(32,), trained_rhos=(1.0,), epochs=100, batch=128,
+                            tests=1024, draws=3, trained_sizes=(32,), trained_rhos=(1.0,), epochs=100, batch=128,
                             oracle_rhos=(1.0,), oracle_steps=40),
          quick=TransferRisk(),
          paper=TransferRisk(teachers=TEACHERS["paper"], width=2048, pool=4096, norm_pool=16_384, tests=2**15,
