@@ -1022,6 +1022,30 @@ claims.check("sec4.ls-harder", "Sec. 4.2, label smoothing", "label smoothing is 
              note="z-score of Ī(LS) − Ī(KD, ρ = 1), late window, paired runs")
 
 # %% [markdown]
+# ## Sizes, memory and time
+#
+# A run holds the kernel $\Theta_N$ and its Cholesky factor, $2 \times 8N^2$ bytes in float64, and
+# the runs with the reference predictions up to six such matrices at once ($\Theta$, $\Sigma$, a
+# factor and the triangular solves of {eq}`eq-expected-norm`). The factorization costs $N^3/3$ floating-point operations, the
+# analytic kernel $O(N^2 L)$ and each target one triangular solve, $N^2$. At this profile:
+# {glue:md}`costs-03`. The `paper` profile uses the paper's sizes, $N = 2^{14}$: 2 GiB per matrix,
+# so a run needs 4 GiB and a reference run 12 GiB, which fits in one 80 GB GPU and in a 128 GB CPU
+# node with room for $N = 2^{15}$ (four times the memory, eight times the factorization: 16 and
+# 48 GiB); at $N = 2^{16}$ (32 GiB per matrix) a plain run still fits in 80 GB, a reference run
+# in neither.
+
+# %%
+def gib(n, matrices):
+    return matrices * 8 * n**2 / 2**30
+
+
+per_run = runs.wall_s / max(runs.computed, 1) if runs.computed else float("nan")
+plotting.publish_text("costs-03", (
+    f"$N = {N}$, {gib(N, 2):.3g} GiB per run and {gib(N, 6):.3g} GiB per reference run; the factorization "
+    f"is {N**3 / 3:.2g} floating-point operations; {R} runs took {runs.wall_s:.0f} s here "
+    f"({'cached' if not runs.computed else f'{per_run:.1f} s each'}, device `{cfg.device}`)"))
+
+# %% [markdown]
 # ## Claims of this chapter
 
 # %%
