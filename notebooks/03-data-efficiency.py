@@ -54,6 +54,7 @@ cfg = profiles.resolve("03-data-efficiency", profile, device=device, seed=seed, 
 N, R = cfg.samples, cfg.runs
 R_ref, R_emp = min(cfg.reference_runs, R), min(cfg.empirical_runs, R)  # subsets of the runs
 plotting.publish_text("profile-03", f"`{cfg.name}`")
+plotting.publish_text("student-03", f"$L = {cfg.depth}$, $m = {cfg.width}$")
 print(f"profile {cfg.name} on {cfg.device}: N = {N} samples, {R} runs, student L = {cfg.depth}, m = {cfg.width}")
 
 # %% [markdown]
@@ -115,7 +116,8 @@ print(f"profile {cfg.name} on {cfg.device}: N = {N} samples, {R} runs, student L
 # *late window*), and over the three before, $[N/64, N/8]$ (the *middle window*).
 #
 # **The student.** As in S4.1 for Fig. 3, the student is the network of Eq. 1 with $d = 2$,
-# $L = 5$ hidden layers, $m = 1024$, at initialization; $\Theta$ is its analytic NTK
+# $L = 5$ hidden layers, $m = 1024$ (at this profile {glue:md}`student-03`), at initialization;
+# $\Theta$ is its analytic NTK
 # (`kdlib.ntk_kernel`), and its initial logits $f(\mathbf X; w_0)$ come from the network itself.
 # A check below repeats runs with the empirical kernel of that very width-$m$ network. Inputs are
 # $x \sim \mathcal N(0, 5^2 I_2)$. Figs. S4 and S5 normalize each run's logit change by its scale;
@@ -349,7 +351,8 @@ theta0 = ntk_kernel(tasks[0]["x"][: check_sizes[-1]], depth=cfg.depth)
 random0 = tasks[0]["deltas"]["random"]
 prefix_error = max(abs(math.sqrt(random0[:n] @ torch.linalg.solve(theta0[:n, :n], random0[:n]))
                        / runs[0]["norms"]["random"][n - 1].item() - 1) for n in check_sizes)
-condition = torch.linalg.cond(theta0).item()
+extremes = torch.linalg.eigvalsh(theta0)[[0, -1]]
+condition = (extremes[1] / extremes[0]).item()
 claims.check("sec4.prefix", "Eq. (eq-norm)", "the prefix norms from one Cholesky factor equal direct solves",
              measured=prefix_error, relation="<=", expected=1e-6,
              note=f"largest relative difference at n = {check_sizes} (LU solve each); cond Θ = {condition:.1e}")
