@@ -238,3 +238,19 @@ def test_curves_normalize_runs_and_estimate_windows_with_paired_errors(small_run
     assert same.mean.item() == 0.0 and same.sem.item() == 0.0
     with pytest.raises(KeyError, match="cosine"):
         efficiency.stack_runs(runs, "cosine")
+
+
+# ------------------------------------------------------------------------------------ the chapter's settings
+
+
+def test_the_paper_profile_uses_the_papers_sizes_and_existing_stopping_epochs():
+    from kdlib.book.chapters import CHAPTERS
+
+    for profile, settings in CHAPTERS["03-data-efficiency"].items():
+        spec = settings.teachers.fig4
+        assert set(settings.stops) <= set(spec.stopping_epochs), profile  # every stop is a kept epoch
+        assert settings.empirical_samples <= settings.samples, profile
+    paper = CHAPTERS["03-data-efficiency"]["paper"]
+    # S4.1: d = 2, L = 5, m = 1024, 20 runs per curve; Sec. 5's sample size 2^14; Fig. 4 right at epoch 511
+    assert (paper.depth, paper.width, paper.runs, paper.samples) == (5, 1024, 20, 2**14)
+    assert paper.teachers.fig4_stop == 511 and 511 in paper.stops

@@ -238,9 +238,9 @@ class DataEfficiency:
 
 
 register("03-data-efficiency",
-         smoke=DataEfficiency(samples=128, runs=6, modes=(10, 50, 250), flips=(0.0, 0.01, 0.5),
-                              rhos=(0.0, 0.1, 1.0), stops=(3, 15, 63), empirical_runs=2, empirical_widths=(256, 1024),
-                              empirical_samples=128, reference_runs=2, spectrum=128, teachers=TEACHERS["smoke"]),
+         smoke=DataEfficiency(samples=512, runs=6, width=256, modes=(10, 50, 250), flips=(0.0, 0.01, 0.5),
+                              rhos=(0.0, 0.1, 1.0), stops=(3, 15, 63), empirical_runs=2, empirical_widths=(64, 256),
+                              empirical_samples=128, reference_runs=3, spectrum=512, teachers=TEACHERS["smoke"]),
          quick=DataEfficiency(),
          paper=DataEfficiency(samples=2**14, stops=(31, 127, 511, 2047, 8191, 32767), empirical_runs=20,
                               empirical_samples=2**14, spectrum=4096, teachers=TEACHERS["paper"]))
