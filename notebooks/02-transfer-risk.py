@@ -134,9 +134,12 @@ print(f"split t(ρ) at T = {T:g}: " + ", ".join(f"ρ = {rho}: {t:.2f}" for rho, 
 #
 # ```{math}
 # :label: eq-tr-prefix
+# \begin{aligned}
 # \Theta(x, \mathbf X_n)\Theta_n^{-1}\Delta\mathbf z_n
-# = \bigl(L_n^{-1}\Theta(\mathbf X_n, x)\bigr)^\top\bigl(L_n^{-1}\Delta\mathbf z_n\bigr)
-# = \sum_{i=1}^{n} k_i(x)\,u_i ,\qquad k(x) = L^{-1}\Theta(\mathbf X, x),\quad u = L^{-1}\Delta\mathbf z .
+# &= \bigl(L_n^{-1}\Theta(\mathbf X_n, x)\bigr)^\top\bigl(L_n^{-1}\Delta\mathbf z_n\bigr)\\
+# &= \sum_{i=1}^{n} k_i(x)\,u_i ,\\
+# k(x) &= L^{-1}\Theta(\mathbf X, x),\qquad u = L^{-1}\Delta\mathbf z .
+# \end{aligned}
 # ```
 #
 # Geometrically, $L^{-1}$ is Gram–Schmidt: $u_i$ and $k_i(x)$ are the coordinates of $\Delta\hat w_N$
@@ -429,7 +432,7 @@ claims.check("sec3.adam-off-span", "Sec. 3 with S4.1's Adam (our test)",
 # $p(\beta) = \mathbb P_x[\bar\alpha(\phi(x), u) > \beta]$ of the angles between the input features
 # and $u = \Delta w_* - \Delta w_z$, the oracle's weight change net of the zero weight change: the
 # weight change with $u^\top\phi(x) = z_{s,\mathrm{eff}}(x)$ at every input. Eq. 8 gives the cosines
-# from logits and the kernel's diagonal, $\cos\bar\alpha(\phi(x), u) = |z_{s,\mathrm{eff}}(x)|/(\|u\|_2\sqrt{\Theta(x, x)})$,
+# from logits and the kernel's diagonal, $\cos\bar\alpha(\phi(x), u)$ $= |z_{s,\mathrm{eff}}(x)|\,/$ $\bigl(\|u\|_2\sqrt{\Theta(x, x)}\bigr)$,
 # so everything hinges on one number, the norm $\|u\|_2$.
 #
 # **The norm $\|u\|_2$ in the kernel limit.** Among the weight changes that represent $z_{s,\mathrm{eff}}$
@@ -518,7 +521,7 @@ for i, (rho, color) in enumerate(zip(rhos, colors, strict=True)):
                 label=rho_label(rho) + ", online SGD $\\|\\Delta w_* - \\Delta w_z\\|$")
 online_ratio = {rho: ((run["change"] - zero_change).norm() / norm_mean.mean[rhos.index(rho), -1]).item()
                 for rho, run in oracle.items()}
-plotting.publish_text("tr-online-ratio", ", ".join(f"{ratio:.2f} for {rho_label(rho)}"
+plotting.publish_text("tr-online-ratio", ", ".join(f"{ratio:.2f} for ρ = {rho}"
                                                    for rho, ratio in online_ratio.items()))
 ax.set_xscale("log")
 ax.set_yscale("log")
@@ -644,9 +647,12 @@ claims.over_seeds("sec3.p-linear-all", "Sec. 3.1, Fig. 2 middle", "p(β) is near
 #
 # ```{math}
 # :label: eq-tr-eq9
-# \cos\bar\alpha'_n = \frac{\Delta w_*^\top\mathbf P_\Phi\Delta w_*}{\|\Delta w_*\|_2\,\|\mathbf P_\Phi\Delta w_*\|_2}
-# = \frac{\|\mathbf P_\Phi\Delta w_*\|_2}{\|\Delta w_*\|_2} = \frac{\|\Delta\hat w_n\|_2}{\|\Delta w_*\|_2},
-# \qquad \|\Delta\hat w_n\|_2 = \sqrt{\Delta\mathbf z^\top\Theta_n^{-1}\Delta\mathbf z} .
+# \begin{aligned}
+# \cos\bar\alpha'_n &= \frac{\Delta w_*^\top\mathbf P_\Phi\Delta w_*}{\|\Delta w_*\|_2\,\|\mathbf P_\Phi\Delta w_*\|_2}
+# = \frac{\|\mathbf P_\Phi\Delta w_*\|_2}{\|\Delta w_*\|_2}\\
+# &= \frac{\|\Delta\hat w_n\|_2}{\|\Delta w_*\|_2},\qquad
+# \|\Delta\hat w_n\|_2 = \sqrt{\Delta\mathbf z^\top\Theta_n^{-1}\Delta\mathbf z} .
+# \end{aligned}
 # ```
 #
 # (The paper's middle expression of Eq. 9 reads $\sqrt{\Delta w_*^\top\Theta_n^{-1}\Delta w_*}$, which
@@ -712,7 +718,7 @@ claims.over_seeds("sec3.angle-soft-fastest", "Sec. 3.1, Fig. 2 right",
 # :label: thm-tr-risk-bound
 #
 # If $\alpha(u, v) \le \pi/2$, write $\bar\alpha_n = \alpha(u, v)$. Then
-# $\mathcal R_n \le \mathbb P_x[\bar\alpha(\phi(x), u) \ge \pi/2 - \bar\alpha_n] = p(\pi/2 - \bar\alpha_n)$,
+# $\mathcal R_n \le {}$ $\mathbb P_x[\bar\alpha(\phi(x), u) \ge \pi/2 - \bar\alpha_n]$ $= p(\pi/2 - \bar\alpha_n)$,
 # the last equality up to the event $\bar\alpha(\phi(x), u) = \pi/2 - \bar\alpha_n$ (probability zero for
 # continuous inputs).
 # ```
@@ -727,16 +733,16 @@ claims.over_seeds("sec3.angle-soft-fastest", "Sec. 3.1, Fig. 2 right",
 #    sphere, so it obeys the triangle inequality $\alpha(a, c) \le \alpha(a, b) + \alpha(b, c)$; and
 #    $\alpha(-a, b) = \pi - \alpha(a, b)$.
 # 3. *Inputs well inside the oracle's positive side are safe* (Eq. S5). If
-#    $\alpha(\phi, u) < \pi/2 - \bar\alpha_n$, then $\alpha(\phi, v) \le \alpha(\phi, u) + \alpha(u, v)
-#    < \pi/2 - \bar\alpha_n + \bar\alpha_n = \pi/2$: both classifiers put $x$ on the positive side. This is
+#    $\alpha(\phi, u) < \pi/2 - \bar\alpha_n$, then $\alpha(\phi, v) \le {}$ $\alpha(\phi, u) + \alpha(u, v)$
+#    $< \pi/2 - \bar\alpha_n + \bar\alpha_n$ $= \pi/2$: both classifiers put $x$ on the positive side. This is
 #    where $\alpha(u, v) \le \pi/2$ is used: it makes $\alpha(u, v) = \bar\alpha_n$.
 # 4. *So are inputs well inside the negative side* (Eq. S6). If $\alpha(\phi, u) > \pi/2 + \bar\alpha_n$,
-#    step 3 applied to $-\phi$ (for which $\alpha(-\phi, u) = \pi - \alpha(\phi, u) < \pi/2 - \bar\alpha_n$) puts
+#    step 3 applied to $-\phi$ (for which $\alpha(-\phi, u) = \pi - \alpha(\phi, u)$ $< \pi/2 - \bar\alpha_n$) puts
 #    $-\phi$ on the positive side of both, so $\phi$ is on the negative side of both.
 # 5. *Only a band around the oracle's boundary remains.* Disagreement needs
 #    $|\alpha(\phi, u) - \pi/2| \le \bar\alpha_n$, which is $\bar\alpha(\phi, u) \ge \pi/2 - \bar\alpha_n$.
 # 6. *Worst case* (Eq. S7). Counting every input of the band as misclassified,
-#    $\mathcal R_n \le \mathbb P_x[\bar\alpha(\phi(x), u) \ge \pi/2 - \bar\alpha_n]$, which is
+#    $\mathcal R_n \le {}$ $\mathbb P_x[\bar\alpha(\phi(x), u)$ $\ge \pi/2 - \bar\alpha_n]$, which is
 #    $p(\pi/2 - \bar\alpha_n)$ up to the boundary event. (The paper writes the band with strict
 #    inequalities and does not mention that event.)
 # ```

@@ -54,7 +54,7 @@ cfg = profiles.resolve("03-data-efficiency", profile, device=device, seed=seed, 
 N, R = cfg.samples, cfg.runs
 R_ref, R_emp = min(cfg.reference_runs, R), min(cfg.empirical_runs, R)  # subsets of the runs
 plotting.publish_text("profile-03", f"`{cfg.name}`")
-plotting.publish_text("student-03", f"$L = {cfg.depth}$, $m = {cfg.width}$")
+plotting.publish_text("student-03", f"L = {cfg.depth}, m = {cfg.width}")
 print(f"profile {cfg.name} on {cfg.device}: N = {N} samples, {R} runs, student L = {cfg.depth}, m = {cfg.width}")
 
 # %% [markdown]
@@ -134,8 +134,10 @@ print(f"profile {cfg.name} on {cfg.device}: N = {N} samples, {R} runs, student L
 #
 # ```{math}
 # :label: eq-expected-norm
-# \mathbb E\,\|\Delta_{\hat w, n}\|_2^2 = \operatorname{tr}\bigl(\Theta_n^{-1} C_n\bigr),
-# \qquad C = I \text{ (random logits)}, \quad C = \Sigma \text{ (zero function)},
+# \begin{aligned}
+# \mathbb E\,\|\Delta_{\hat w, n}\|_2^2 &= \operatorname{tr}\bigl(\Theta_n^{-1} C_n\bigr),\\
+# C = I \text{ (random logits)}, &\quad C = \Sigma \text{ (zero function)},
+# \end{aligned}
 # ```
 #
 # where $\Sigma$ is the NNGP kernel, the covariance of $f(x; w_0)$ at infinite width. One
@@ -211,8 +213,9 @@ def covered(function):
 cover_draws = gaussian_inputs(20_000, generator=cfg.generator(7_001))
 printed = random_gaussian_mixture(250, width_scale=15.0, width_exponent=2.0, generator=cfg.generator(7_002))
 printed_cover, ours_cover = covered(printed)[1], covered(examples[250])[0]
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 mantissa, exponent = f"{printed_cover:.0e}".split("e")
-plotting.publish_text("s2-printed-cover", f"${mantissa} \\cdot 10^{{{int(exponent)}}}$")
+plotting.publish_text("s2-printed-cover", f"{int(mantissa)}·10{str(int(exponent)).translate(SUPERSCRIPTS)}")
 print(f"q = 250, fraction of inputs where a mode exceeds 10 % of its height: printed σ = 15/q² {printed_cover:.1e} "
       f"(small-disc sum), σ² = 15/q {ours_cover:.2f} (Monte Carlo)")
 
@@ -785,7 +788,7 @@ crossings = [int((torch.diff(labels_of(slice_points(a).float()).double()) != 0).
 angle = angles[max(range(12), key=lambda k: (crossings[k], -k))]
 line = slice_points(angle)
 degrees = round(math.degrees(angle.item()))
-plotting.publish_text("fig4-slice", f"$x = t\\,(\\cos {degrees}°, \\sin {degrees}°)$, $t \\in [-12, 12]$")
+plotting.publish_text("fig4-slice", f"x = t (cos {degrees}°, sin {degrees}°), t ∈ [−12, 12]")
 print(f"slice at {degrees}°: {max(crossings)} label changes")
 
 # %%
@@ -1044,7 +1047,7 @@ def gib(n, matrices):
 
 per_run = runs.wall_s / max(runs.computed, 1) if runs.computed else float("nan")
 plotting.publish_text("costs-03", (
-    f"$N = {N}$, {gib(N, 2):.3g} GiB per run and {gib(N, 6):.3g} GiB per reference run; the factorization "
+    f"N = {N}, {gib(N, 2):.3g} GiB per run and {gib(N, 6):.3g} GiB per reference run; the factorization "
     f"is {N**3 / 3:.2g} floating-point operations; {R} runs took {runs.wall_s:.0f} s here "
     f"({'cached' if not runs.computed else f'{per_run:.1f} s each'}, device `{cfg.device}`)"))
 
@@ -1054,11 +1057,11 @@ plotting.publish_text("costs-03", (
 # %%
 verdicts = {c.id: c.verdict for c in claims.recorded()}
 plotting.publish_text("summary-03", (
-    f"**What we found** (profile `{cfg.name}`, {R} runs of $N = {N}$). Random logits have a late "
-    f"$\\bar{{\\mathcal I}}$ of {show('random')} (the paper's 0.8: {verdicts['sec4.random-constant']}); the "
-    f"kernel's spectrum predicts $\\beta/2 = {beta / 2:.2f}$. Pure hard labels give {show('hard')} (the paper's "
+    f"**What we found** (profile `{cfg.name}`, {R} runs of N = {N}). Random logits have a late "
+    f"Ī of {show('random')} (the paper's 0.8: {verdicts['sec4.random-constant']}); the "
+    f"kernel's spectrum predicts β/2 = {beta / 2:.2f}. Pure hard labels give {show('hard')} (the paper's "
     f"1/2: {verdicts['sec4.hard-half']}), as the kernel predicts. The sign flips of Fig. 3 right must be label "
-    f"noise, one sign per sample ({show(flip_names[-1])} at $p_\\mathrm{{flip}} = 0.5$: "
+    f"noise, one sign per sample ({show(flip_names[-1])} at p_flip = 0.5: "
     f"{verdicts['sec4.flip-half']}); one sign per function leaves the task unchanged ({show(function_names[-1])}). "
     f"The mode counts order the mixtures ({verdicts['sec4.modes-order']}), hard labels order the soft ratios "
     f"({verdicts['sec4.rho-order']}), and early stopping orders the teachers from Fig. 4 right's on "

@@ -140,11 +140,13 @@ print(f"teacher test error (against y_g, {history['test_samples']} points): "
 #
 # ```{math}
 # :label: eq-cos-projected
+# \begin{aligned}
 # \cos\alpha(\Delta_{\hat w}, \Delta_{\hat w_g})
-# = \frac{\langle\Delta_{z_g}, \Delta_{z_{s,\mathrm{eff}}}\rangle_{\Theta_n}}
+# &= \frac{\langle\Delta_{z_g}, \Delta_{z_{s,\mathrm{eff}}}\rangle_{\Theta_n}}
 #        {\sqrt{\langle\Delta_{z_g}, \Delta_{z_g}\rangle_{\Theta_n}\,
-#               \langle\Delta_{z_{s,\mathrm{eff}}}, \Delta_{z_{s,\mathrm{eff}}}\rangle_{\Theta_n}}}
-# = \frac{\|\Delta_{w_g}\|_2}{\|\Delta_{\hat w_g}\|_2}\,\cos\alpha(\Delta_{\hat w}, \Delta_{w_g}),
+#               \langle\Delta_{z_{s,\mathrm{eff}}}, \Delta_{z_{s,\mathrm{eff}}}\rangle_{\Theta_n}}}\\
+# &= \frac{\|\Delta_{w_g}\|_2}{\|\Delta_{\hat w_g}\|_2}\,\cos\alpha(\Delta_{\hat w}, \Delta_{w_g}),
+# \end{aligned}
 # ```
 #
 # exactly, with one Cholesky factor of $\Theta_n$ (`kdlib.imperfect.ground_truth_cosine`). The factor
@@ -159,7 +161,7 @@ print(f"teacher test error (against y_g, {history['test_samples']} points): "
 # $s(\varepsilon) = \Delta_{z_{s,\mathrm{eff}}}$. At $\rho = 1$ the root of Eq. 3 is the teacher's
 # logit, so $s(0) = t$. Eq. 3's left side increases strictly in $\hat z_s$, so by the implicit-function
 # theorem the root is a smooth function of $\varepsilon$, and its derivative at $\varepsilon = 0$ is the
-# correction $\delta z_h = T^2(y_g - \sigma(z_t))/(\sigma(z_t/T)\sigma(-z_t/T))$ (`hard_label_correction`,
+# correction $\delta z_h = T^2(y_g - \sigma(z_t))\,/$ $\bigl(\sigma(z_t/T)\,\sigma(-z_t/T)\bigr)$ (`hard_label_correction`,
 # checked in {doc}`01-effective-student`). Hence
 #
 # ```{math}
@@ -171,8 +173,8 @@ print(f"teacher test error (against y_g, {history['test_samples']} points): "
 # Following S7, expand numerator and denominator of {eq}`eq-cos-projected` to first order. The
 # numerator is linear in $s$:
 # $\langle g, s\rangle_{\Theta_n} = \langle g, t\rangle_{\Theta_n} + \varepsilon\langle g, \delta z_h\rangle_{\Theta_n} + O(\varepsilon^2)$.
-# The squared length is $\langle s, s\rangle_{\Theta_n} = \langle t, t\rangle_{\Theta_n}(1 + 2\varepsilon
-# \langle t, \delta z_h\rangle_{\Theta_n}/\langle t, t\rangle_{\Theta_n}) + O(\varepsilon^2)$, and
+# The squared length is $\langle s, s\rangle_{\Theta_n} = {}$ $\langle t, t\rangle_{\Theta_n}\bigl(1 + 2\varepsilon\,\mathcal E\bigr) + O(\varepsilon^2)$
+# with $\mathcal E = \langle t, \delta z_h\rangle_{\Theta_n}/\langle t, t\rangle_{\Theta_n}$, and
 # $(1 + x)^{-1/2} = 1 - x/2 + O(x^2)$ gives
 #
 # ```{math}
@@ -186,10 +188,12 @@ print(f"teacher test error (against y_g, {history['test_samples']} points): "
 #
 # ```{math}
 # :label: eq-s7-derivative
+# \begin{aligned}
 # \left.\frac{\partial\cos\alpha(\Delta_{\hat w}, \Delta_{\hat w_g})}{\partial(1-\rho)}\right|_{\rho=1}
-# = \frac{1}{\|\Delta_{\hat w_g}\|_2\sqrt{\langle t, t\rangle_{\Theta_n}}}
-#   \Bigl(\langle g, \delta z_h\rangle_{\Theta_n}
+# &= \frac{1}{\|\Delta_{\hat w_g}\|_2\sqrt{\langle t, t\rangle_{\Theta_n}}}\\
+# &\quad\times\Bigl(\langle g, \delta z_h\rangle_{\Theta_n}
 #   - \frac{\langle g, t\rangle_{\Theta_n}}{\langle t, t\rangle_{\Theta_n}}\langle t, \delta z_h\rangle_{\Theta_n}\Bigr),
+# \end{aligned}
 # ```
 #
 # which is Eq. 12 ({eq}`paper-eq-12`) with $\|\Delta_{w_g}\|_2$ replaced by $\|\Delta_{\hat w_g}\|_2$ as
@@ -324,8 +328,8 @@ plotting.publish(fig, "imperfect-tangent")
 # ```
 #
 # The expansion is local. The squared length of the student's weight change is
-# $\langle s, s\rangle_{\Theta_n} = \langle t, t\rangle + 2\varepsilon\langle t, \delta z_h\rangle +
-# \varepsilon^2\langle\delta z_h, \delta z_h\rangle$ (to second order), and the correction logits are rough:
+# $\langle s, s\rangle_{\Theta_n} = {}$ $\langle t, t\rangle + 2\varepsilon\langle t, \delta z_h\rangle$
+# $+ \varepsilon^2\langle\delta z_h, \delta z_h\rangle$ (to second order), and the correction logits are rough:
 # of order $T^2$ where the teacher is wrong or unsure, with jumps across its decision boundary, a
 # shape that costs a large weight change. The hard ratio at which the quadratic term matches the
 # teacher's own length, $\sqrt{\langle t, t\rangle_{\Theta_n} / \langle\delta z_h, \delta z_h\rangle_{\Theta_n}}$,

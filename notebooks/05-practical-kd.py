@@ -81,8 +81,10 @@ print(f"{cfg.data}: {N} training and {n_test} test images of {in_channels}×{ima
 #
 # ```{math}
 # :label: eq-hinton-loss
-# \ell = \rho\, T^2\, \mathrm{KL}\bigl(\mathrm{softmax}(z_t/T)\,\big\|\,\mathrm{softmax}(z_s/T)\bigr)
-#   + (1-\rho)\, \mathrm{CE}\bigl(y, \mathrm{softmax}(z_s)\bigr).
+# \begin{aligned}
+# \ell &= \rho\, T^2\, \mathrm{KL}\bigl(\mathrm{softmax}(z_t/T)\,\big\|\,\mathrm{softmax}(z_s/T)\bigr)\\
+#   &\quad+ (1-\rho)\, \mathrm{CE}\bigl(y, \mathrm{softmax}(z_s)\bigr).
+# \end{aligned}
 # ```
 #
 # The factor $T^2$ keeps the soft term's gradient, $\rho T\,(\mathrm{softmax}(z_s/T) - \mathrm{softmax}(z_t/T))$,
@@ -520,8 +522,8 @@ print(f"paper profile: {gpu_text}")
 # float32), and never wait for a value inside a step; `-p compile true` adds `torch.compile`
 # (default at `paper`), whose one-time compilation is repaid over a run of thousands of steps.
 #
-# To run it: download the binary CIFAR-10 (`https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz`,
-# 162 MB), unpack it, and
+# To run it: download [the binary CIFAR-10](https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz)
+# (162 MB), unpack it, and
 #
 # ```bash
 # KDLIB_CIFAR10=/path/to/cifar-10-batches-bin .venv/bin/kdbook run 05 --profile paper --device cuda

@@ -50,8 +50,10 @@ print(f"profile {cfg.name} on {cfg.device}: teachers of width {T.fig2.width}, de
 #
 # ```{math}
 # :label: eq-s4-ground-truth
-# f_g(x) = \sum_{j=1}^{q} A_j \exp\!\bigl(-\lVert x - x_j\rVert^2 / \sigma_j^2\bigr), \qquad
-# y_g(x) = \mathbb 1\{f_g(x) > 0\}, \qquad x \sim \mathcal N(0, 5^2 I_2),
+# \begin{aligned}
+# f_g(x) &= \sum_{j=1}^{q} A_j \exp\!\bigl(-\lVert x - x_j\rVert^2 / \sigma_j^2\bigr),\\
+# y_g(x) &= \mathbb 1\{f_g(x) > 0\}, \qquad x \sim \mathcal N(0, 5^2 I_2),
+# \end{aligned}
 # ```
 #
 # with random amplitudes $A_j$ of either sign, centres $x_j \sim \mathcal N(0, 5^2 I)$ and widths

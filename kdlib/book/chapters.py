@@ -285,7 +285,7 @@ class PracticalKD:
 
 
 register("05-practical-kd",
-         smoke=PracticalKD(teacher_epochs=2, epochs=1, min_steps=14, rhos=(0.0, 0.5, 1.0), sample_sizes=(225, 450),
+         smoke=PracticalKD(teacher_epochs=4, epochs=1, min_steps=14, rhos=(0.0, 0.5, 1.0), sample_sizes=(225, 450),
                            s1_rhos=(0.0,), seeds=2, bench_batch=0),
          quick=PracticalKD(),
          paper=PracticalKD(data="cifar10", teacher_arch="resnet50", teacher_width=64, student_width=64,

@@ -149,7 +149,15 @@ def _display_record(name: str, chapter: str | None, paper: str | None, companion
 
 
 def publish_text(name: str, text: str) -> None:
-    """Glue a short markdown text (e.g. the profile name) for ``{glue:md}`` in captions."""
+    """Glue a short markdown text (e.g. the profile name) for ``{glue:md}`` in captions.
+
+    Raises:
+        ValueError: the text holds a ``$``: glued markdown is parsed without dollar math, so the page
+            would show the raw TeX; write the symbols in Unicode (ρ, Ī, β/2, ∈).
+    """
+    if "$" in text:
+        raise ValueError(f"publish_text({name!r}): glued markdown does not render $…$ math; write it in Unicode: "
+                         f"{text[:80]!r}")
     from IPython.display import Markdown
     from myst_nb import glue
 
