@@ -36,6 +36,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from kdlib import distill
 from kdlib.book import claims, plotting, profiles
+from kdlib.book.core import gpu_measurements
 from kdlib.book.sweeps import sweep
 from kdlib.images import CIFAR10_ENV, cifar10_folder
 from kdlib.losses import hinton_soft_ratio, kd_loss, multiclass_kd_loss, paper_soft_ratio
@@ -481,7 +482,9 @@ print(f"paper profile: {runs_text}; {(flops_students + flops_teacher) / 1e18:.2f
 # this run's device at batch `bench_batch` with its speed settings; on a CPU the rate gives the time
 # the `paper` profile would take on this machine.
 #
-# **Estimated for a GPU.** Without a GPU to measure on, we divide the operations by an assumed
+# **On a GPU.** Where rates measured on a GPU are recorded (`benchmarks/results/gpu.json`, written
+# from the output of `benchmarks/gpu_check.sh`), the time below is those rates times the images each
+# run processes. Otherwise it is an estimate: we divide the operations by an assumed
 # sustained rate: 5–10 % of the H100's dense bfloat16 peak of 989 TFLOP/s, the range that
 # convolutional networks on small images typically reach (their many small kernels and the memory
 # traffic of batch norm keep the tensor cores idle most of the time). This is an estimate, not a
@@ -513,6 +516,28 @@ def gpu_hours(utilisation: float, gpus: int) -> float:
 estimate = {(u, g): gpu_hours(u, g) for u in (0.05, 0.10) for g in (1, 8)}
 gpu_text = (f"about {estimate[(0.10, 1)]:.1f}–{estimate[(0.05, 1)]:.1f} h on one H100 and "
             f"{60 * estimate[(0.10, 8)]:.0f}–{60 * estimate[(0.05, 8)]:.0f} min on eight (estimated, not measured)")
+recorded = gpu_measurements()
+if recorded is not None:  # rates measured on a lent GPU by benchmarks/gpu_check.sh (benchmarks/results/gpu.json)
+    resnet_rates = recorded["resnet"]
+    assert resnet_rates["batch"] == paper.batch_size, "the recorded rates are for another batch size"
+    train_rate = resnet_rates["train_images_per_second"]
+    kd_rate = resnet_rates["kd_step_images_per_second"]
+    scratch_rate = train_rate[f"{paper.student_arch} bf16 channels_last"]
+    distilled_rate = kd_rate[f"{paper.student_arch} student, {paper.teacher_arch} teacher, bf16 channels_last"
+                             + (" compiled" if paper.compile else "")]
+    teacher_s = teacher_images / train_rate[f"{paper.teacher_arch} bf16 channels_last"]
+    student_s = {point: count / (distilled_rate if point[0] > 0 else scratch_rate)
+                 for point, count in student_images.items()}
+    students_s = paper.seeds * sum(student_s.values())
+    one_gpu_h = (teacher_s + students_s) / 3600
+    eight_gpu_min = (teacher_s + max(max(student_s.values()), students_s / 8)) / 60
+    gpu_text = (f"{one_gpu_h:.1f} h on one {recorded['device']} and {eight_gpu_min:.0f} min on eight, from rates "
+                f"measured there ({recorded['date']}, batch {paper.batch_size}, bfloat16, channels-last: the "
+                f"teacher's training step at {train_rate[f'{paper.teacher_arch} bf16 channels_last']:,.0f} images/s, "
+                f"the distilled student's step at {distilled_rate:,.0f} images/s, a student from scratch at "
+                f"{scratch_rate:,.0f} images/s) times the images each run processes. The distilled student's step "
+                f"reaches {distilled_rate * (3 * student_fwd + teacher_fwd) / H100_BF16:.0%} of the bfloat16 peak; "
+                f"the estimate from an assumed 5–10 % had said {estimate[(0.10, 1)]:.1f}–{estimate[(0.05, 1)]:.1f} h")
 plotting.publish_text("gpu-estimate", gpu_text)
 print(f"paper profile: {gpu_text}")
 

@@ -35,6 +35,7 @@ from matplotlib.patches import Circle
 from kdlib import teachers
 from kdlib.book import claims, plotting, profiles
 from kdlib.book.chapters import TEACHERS
+from kdlib.book.core import gpu_measurements
 from kdlib.data import gaussian_inputs
 
 cfg = profiles.resolve("s4-teachers", profile, device=device, seed=seed, **overrides)
@@ -302,6 +303,42 @@ for i, name in enumerate(("fig2", "fig4", "fig5")):
 display(Markdown("\n".join(lines)))
 print(f"ground truth: {dataclasses.asdict(T.ground_truth)}; reduction factor r = {T.reduction}; "
       f"one epoch = {T.fig2.steps_per_epoch} step(s) of fresh inputs")
+
+# %% [markdown]
+# ## What the `paper` teachers cost
+#
+# {glue:md}`s4t-gpu-cost`
+#
+# The cost is paid once: every later chapter loads the kept checkpoints.
+
+# %%
+recorded = gpu_measurements()
+if recorded is None:
+    plotting.publish_text("s4t-gpu-cost", "No GPU measurement is recorded in this checkout "
+                                          "(`benchmarks/results/gpu.json`).")
+else:
+    paper_teachers = recorded["teachers_paper"]
+    seconds = paper_teachers["seconds"]
+    steps = paper_teachers["steps"]
+    expected_steps = {name: getattr(TEACHERS["paper"], name).epochs * getattr(TEACHERS["paper"], name).steps_per_epoch
+                      for name in ("fig2", "fig4", "fig5")}
+    assert steps == expected_steps, f"the recorded run trained {steps} steps, the paper profile {expected_steps}"
+    paper_spec = TEACHERS["paper"].fig2
+    step_flops = 6 * paper_spec.parameters * paper_spec.batch_size  # forward 2P, backward 4P per sample
+    plotting.publish_text("s4t-gpu-cost", (
+        f"The `paper` teachers take {sum(expected_steps.values()):,} Adam steps of a width-{paper_spec.width}, "
+        f"depth-{paper_spec.depth} network on batches of {paper_spec.batch_size}, about {step_flops:.2g} "
+        "floating-point operations each. "
+        f"**Measured on one GPU** ({recorded['device']}, {recorded['date']}, torch {recorded['torch']}, "
+        f"{paper_teachers['precision']}; `benchmarks/train_paper_teachers.py`): the three `paper` teachers "
+        f"trained in {sum(seconds.values()):.0f} s, "
+        + ", ".join(f"{name} {seconds[name]:.0f} s ({steps[name] / seconds[name]:.0f} steps/s)" for name in seconds)
+        + ", with final test errors of "
+        + ", ".join(f"{error:.2%}" for error in paper_teachers["final_test_error"].values())
+        + ". One step at TF32 with `torch.compile` took "
+        f"{recorded['teacher_step_paper']['ms_per_step']['torch.compile + tf32']:.2f} ms against "
+        f"{recorded['teacher_step_paper']['ms_per_step']['fp32']:.2f} ms in float32: at this size the step is "
+        "bound by kernel launches and memory traffic, not by arithmetic (`benchmarks/bench_teachers.py`)."))
 
 # %% [markdown]
 # ## Claims of this chapter

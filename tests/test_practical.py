@@ -194,18 +194,28 @@ def test_student_deletes_its_checkpoint_when_done(digits, tmp_path):
 
 
 def test_fast_path_runs_on_the_cpu(digits):
-    """bfloat16 autocast and channels-last, as on CUDA, exercised here on the CPU: finite, and close to float32."""
+    """bfloat16 autocast and channels-last, as on CUDA, exercised here on the CPU: the same network gives
+    the same loss to bfloat16's precision, and a run on the fast path trains (finite, below chance).
+
+    (Two whole runs are not compared: their trajectories part after a few rounding differences, and
+    their final losses differed by 10 % with nothing wrong.)"""
     spec, _ = digits
     data = distill._on_device(distill._spec_key(spec), "cpu")
-    index = torch.arange(256)
-    results = {}
-    for speed in (distill.Speed(), distill.Speed(bf16=True, channels_last=True)):
-        model = distill._build("resnet18", 2, data, 0, torch.device("cpu"), speed)
-        results[speed] = distill._fit(model, model, data, index, distill.Schedule(**TINY), seed=0, rho=0.0, T=1.0,
-                                      teacher=None, speed=speed, progress=False, desc="", checkpoint_dir=None,
-                                      checkpoints=1)
-    fast, exact = results.values()
-    assert math.isfinite(fast["final_loss"]) and fast["final_loss"] == pytest.approx(exact["final_loss"], rel=0.1)
+    images, labels = data.test_images[:256], data.test_labels[:256]
+    exact_model = distill._build("resnet18", 2, data, 0, torch.device("cpu"), distill.Speed()).eval()
+    fast_model = distill._build("resnet18", 2, data, 0, torch.device("cpu"),
+                                distill.Speed(bf16=True, channels_last=True)).eval()
+    with torch.no_grad():
+        exact = torch.nn.functional.cross_entropy(exact_model(images), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = torch.nn.functional.cross_entropy(
+                fast_model(images.contiguous(memory_format=torch.channels_last)).float(), labels)
+    assert fast.item() == pytest.approx(exact.item(), rel=0.02)  # bf16 keeps 8 bits: ~0.4 % per operation
+    speed = distill.Speed(bf16=True, channels_last=True)
+    model = distill._build("resnet18", 2, data, 0, torch.device("cpu"), speed)
+    run = distill._fit(model, model, data, torch.arange(256), distill.Schedule(**TINY), seed=0, rho=0.0, T=1.0,
+                       teacher=None, speed=speed, progress=False, desc="", checkpoint_dir=None, checkpoints=1)
+    assert math.isfinite(run["final_loss"]) and run["final_loss"] < math.log(data.num_classes)
 
 
 def test_time_kd_step_times_a_student_with_its_teacher():

@@ -224,7 +224,7 @@ class DataEfficiency:
     temperature: float = setting(10.0, low=1.0, high=100.0, help="T of Fig. 4's effective logits (S4.1's students)")
     rhos: tuple[float, ...] = setting((0.0, 0.01, 0.1, 0.5, 0.9, 1.0), low=0.0, high=1.0,
                                       help="soft ratios of Fig. 4 right (0: pure hard labels)")
-    stops: tuple[int, ...] = setting((3, 15, 63, 127, 511, 2047), low=0, high=10**7,
+    stops: tuple[int, ...] = setting((3, 15, 63, 127, 511, 1023), low=0, high=10**7,
                                      help="stopping epochs of the Fig. 4 teacher in Fig. 4 middle")
     smoothing: float = setting(0.1, low=1e-4, high=1.0, help="label smoothing ε compared with KD")
     window: float = setting(2.0, low=1.1, high=16.0, help="I(n) is averaged over n ∈ [n/√w, n√w] (w = 2: an octave)")

@@ -17,6 +17,7 @@ import ast
 import contextlib
 import datetime as _dt
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -186,3 +187,17 @@ def _fingerprint(modules: tuple[str, ...], package_dir: Path) -> str:
         digest.update(name.encode() + b"\0")
         digest.update(_module_file(name, package_dir).read_bytes())
     return digest.hexdigest()
+
+
+def gpu_measurements(root: Path | None = None) -> dict[str, Any] | None:
+    """The GPU timings recorded in ``benchmarks/results/gpu.json`` (device, date, measured values), or None.
+
+    They were measured on a lent GPU by ``benchmarks/gpu_check.sh``; chapters quote them next to what
+    they measure on their own device, so that a CPU-built book still states the `paper` profile's
+    measured cost on one GPU (and says which GPU and when).
+    """
+    try:
+        path = find_root(root) / "benchmarks" / "results" / "gpu.json"
+    except BookError:
+        return None
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
