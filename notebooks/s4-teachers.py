@@ -327,8 +327,8 @@ else:
     step_flops = 6 * paper_spec.parameters * paper_spec.batch_size  # forward 2P, backward 4P per sample
     plotting.publish_text("s4t-gpu-cost", (
         f"The `paper` teachers take {sum(expected_steps.values()):,} Adam steps of a width-{paper_spec.width}, "
-        f"depth-{paper_spec.depth} network on batches of {paper_spec.batch_size}, about {step_flops:.2g} "
-        "floating-point operations each. "
+        f"depth-{paper_spec.depth} network on batches of {paper_spec.batch_size}, about {step_flops / 1e9:.0f} GFLOP "
+        "each (forward and backward pass). "
         f"**Measured on one GPU** ({recorded['device']}, {recorded['date']}, torch {recorded['torch']}, "
         f"{paper_teachers['precision']}; `benchmarks/train_paper_teachers.py`): the three `paper` teachers "
         f"trained in {sum(seconds.values()):.0f} s, "

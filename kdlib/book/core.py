@@ -201,3 +201,17 @@ def gpu_measurements(root: Path | None = None) -> dict[str, Any] | None:
     except BookError:
         return None
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def gpu_closed_form_text(root: Path | None = None) -> str:
+    """One sentence with the recorded GPU timings of the closed-form algebra (Cholesky factor, every
+    prefix n) that chapters 02–04 rely on, or a statement that none is recorded."""
+    recorded = gpu_measurements(root)
+    if recorded is None:
+        return "no GPU measurement is recorded in this checkout (`benchmarks/results/gpu.json`)"
+    risk, norms = recorded["risk_curve"], recorded["weight_change_norms"]
+    return (f"on one {recorded['device']} ({recorded['date']}, float64) the transfer-risk curve R(n) for every "
+            f"n up to {risk['samples']:,} on {risk['tests']:,} test inputs took {risk['seconds_kdlib']:.1f} s "
+            f"(`benchmarks/bench_risk.py`; one solve per n would take "
+            f"{risk['seconds_one_solve_per_n_estimated']:.0f} s), and ‖Δŵ_n‖ for every n up to "
+            f"{norms['samples']:,} took {norms['seconds_kdlib']:.2f} s (`benchmarks/bench_student.py`)")
