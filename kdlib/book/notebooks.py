@@ -182,7 +182,22 @@ def cache_key(source: Path, parameters: Mapping[str, Any]) -> str:
     digest.update(source.read_bytes())
     digest.update(module_fingerprint(notebook_modules(source)).encode())
     digest.update(json.dumps(dict(parameters), sort_keys=True, default=str).encode())
+    digest.update(_recorded_inputs(source))
     return digest.hexdigest()[:24]
+
+
+# Data files a chapter quotes through kdlib.book.core: a new recording must re-execute the chapters that read it.
+_RECORDED = {("gpu_measurements", "gpu_closed_form_text"): Path("benchmarks") / "results" / "gpu.json"}
+
+
+def _recorded_inputs(source: Path) -> bytes:
+    text = source.read_text(encoding="utf-8")
+    chunks = []
+    for names, relative in _RECORDED.items():
+        path = source.resolve().parent.parent / relative
+        if any(name in text for name in names) and path.is_file():
+            chunks.append(path.read_bytes())
+    return b"".join(chunks)
 
 
 class _PeakMemory:
