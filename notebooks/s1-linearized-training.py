@@ -29,7 +29,7 @@
 profile = "quick"
 device = "auto"
 seed = 0
-overrides = {}  # chapter settings, e.g. {"points": 2001}; `kdbook list` shows them per profile
+overrides = {}  # chapter settings, e.g. {"width": 1024}; `kdbook list` shows them per profile
 
 # %%
 import math

@@ -1,6 +1,9 @@
 """Chapter settings are defined once per profile; resolve validates names, types, ranges, and seeds."""
 
+import ast
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,3 +105,12 @@ def test_seed_makes_runs_repeatable():
 def test_resolve_tells_the_claims_ledger_the_profile():
     profiles.resolve(None, "smoke", device="cpu")
     assert claims.check("t.profile", "test", "x", measured=1, relation="<=", expected=2).profile == "smoke"
+
+
+def test_every_chapters_example_override_is_a_valid_setting():
+    """The parameters cell's comment shows an override; a reader who copies it must get a run, not an error."""
+    for source in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py")):
+        match = re.search(r"^overrides = \{\}  # chapter settings, e\.g\. (\{.*?\});", source.read_text(), re.M)
+        assert match, f"{source.name}: the parameters cell shows no example override"
+        example = ast.literal_eval(match.group(1))
+        profiles.resolve(source.stem, "smoke", device="cpu", seed=0, **example)
