@@ -482,7 +482,7 @@ print(f"paper profile: {runs_text}; {(flops_students + flops_teacher) / 1e18:.2f
 # this run's device at batch `bench_batch` with its speed settings; on a CPU the rate gives the time
 # the `paper` profile would take on this machine.
 #
-# **On a GPU.** Where rates measured on a GPU are recorded (`benchmarks/results/gpu.json`, written
+# **On a GPU.** Where rates measured on a GPU are recorded (`benchmarks/recorded/gpu.json`, written
 # from the output of `benchmarks/gpu_check.sh`), the time below is those rates times the images each
 # run processes. Otherwise it is an estimate: we divide the operations by an assumed
 # sustained rate: 5–10 % of the H100's dense bfloat16 peak of 989 TFLOP/s, the range that
@@ -517,7 +517,7 @@ estimate = {(u, g): gpu_hours(u, g) for u in (0.05, 0.10) for g in (1, 8)}
 gpu_text = (f"about {estimate[(0.10, 1)]:.1f}–{estimate[(0.05, 1)]:.1f} h on one H100 and "
             f"{60 * estimate[(0.10, 8)]:.0f}–{60 * estimate[(0.05, 8)]:.0f} min on eight (estimated, not measured)")
 recorded = gpu_measurements()
-if recorded is not None:  # rates measured on a lent GPU by benchmarks/gpu_check.sh (benchmarks/results/gpu.json)
+if recorded is not None:  # rates measured on a lent GPU by benchmarks/gpu_check.sh (benchmarks/recorded/gpu.json)
     resnet_rates = recorded["resnet"]
     assert resnet_rates["batch"] == paper.batch_size, "the recorded rates are for another batch size"
     train_rate = resnet_rates["train_images_per_second"]

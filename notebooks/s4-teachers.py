@@ -315,7 +315,7 @@ print(f"ground truth: {dataclasses.asdict(T.ground_truth)}; reduction factor r =
 recorded = gpu_measurements()
 if recorded is None:
     plotting.publish_text("s4t-gpu-cost", "No GPU measurement is recorded in this checkout "
-                                          "(`benchmarks/results/gpu.json`).")
+                                          "(`benchmarks/recorded/gpu.json`).")
 else:
     paper_teachers = recorded["teachers_paper"]
     seconds = paper_teachers["seconds"]

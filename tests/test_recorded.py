@@ -1,4 +1,4 @@
-"""The GPU measurements the book quotes (benchmarks/results/gpu.json) are the logs' own numbers, and a
+"""The GPU measurements the book quotes (benchmarks/recorded/gpu.json) are the logs' own numbers, and a
 chapter that quotes them is re-executed when they change."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from kdlib.book import core, notebooks, plotting
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "benchmarks" / "recorded"
 
 
 def _numbers(value):
@@ -59,12 +59,12 @@ def test_without_a_recording_the_text_says_so(tmp_path):
 
 def test_a_chapter_quoting_the_recording_is_keyed_on_it(tmp_path):
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "recorded").mkdir(parents=True)
     quoting = tmp_path / "notebooks" / "01-a.py"
     quoting.write_text("from kdlib.book.core import gpu_closed_form_text\nprint(gpu_closed_form_text())\n")
     silent = tmp_path / "notebooks" / "02-b.py"
     silent.write_text("print(1)\n")
-    recording = tmp_path / "benchmarks" / "results" / "gpu.json"
+    recording = tmp_path / "benchmarks" / "recorded" / "gpu.json"
     recording.write_text('{"device": "A"}')
     before = {path: notebooks.cache_key(path, {}) for path in (quoting, silent)}
     recording.write_text('{"device": "B"}')

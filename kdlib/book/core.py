@@ -190,14 +190,14 @@ def _fingerprint(modules: tuple[str, ...], package_dir: Path) -> str:
 
 
 def gpu_measurements(root: Path | None = None) -> dict[str, Any] | None:
-    """The GPU timings recorded in ``benchmarks/results/gpu.json`` (device, date, measured values), or None.
+    """The GPU timings recorded in ``benchmarks/recorded/gpu.json`` (device, date, measured values), or None.
 
     They were measured on a lent GPU by ``benchmarks/gpu_check.sh``; chapters quote them next to what
     they measure on their own device, so that a CPU-built book still states the `paper` profile's
     measured cost on one GPU (and says which GPU and when).
     """
     try:
-        path = find_root(root) / "benchmarks" / "results" / "gpu.json"
+        path = find_root(root) / "benchmarks" / "recorded" / "gpu.json"
     except BookError:
         return None
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -208,7 +208,7 @@ def gpu_closed_form_text(root: Path | None = None) -> str:
     prefix n) that chapters 02–04 rely on, or a statement that none is recorded."""
     recorded = gpu_measurements(root)
     if recorded is None:
-        return "no GPU measurement is recorded in this checkout (`benchmarks/results/gpu.json`)"
+        return "no GPU measurement is recorded in this checkout (`benchmarks/recorded/gpu.json`)"
     risk, norms = recorded["risk_curve"], recorded["weight_change_norms"]
     return (f"on one {recorded['device']} ({recorded['date']}, float64) the transfer-risk curve R(n) for every "
             f"n up to {risk['samples']:,} on {risk['tests']:,} test inputs took {risk['seconds_kdlib']:.1f} s "

@@ -187,7 +187,7 @@ def cache_key(source: Path, parameters: Mapping[str, Any]) -> str:
 
 
 # Data files a chapter quotes through kdlib.book.core: a new recording must re-execute the chapters that read it.
-_RECORDED = {("gpu_measurements", "gpu_closed_form_text"): Path("benchmarks") / "results" / "gpu.json"}
+_RECORDED = {("gpu_measurements", "gpu_closed_form_text"): Path("benchmarks") / "recorded" / "gpu.json"}
 
 
 def _recorded_inputs(source: Path) -> bytes:
