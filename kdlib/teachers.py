@@ -14,7 +14,8 @@ A teacher is a frozen :class:`TeacherSpec`; :func:`get` trains it through :func:
 the first time it is asked for, into a folder named by a hash of the specification and of the
 source of the modules that train it, keeps the weights of its stopping epochs, and afterwards only
 loads them. A killed run resumes from its last checkpoint and gives, on the CPU, bit for bit the
-teacher an uninterrupted run gives.
+teacher an uninterrupted run gives. An epoch the run did not keep is trained on, once, from the kept
+checkpoint before it (bit for bit the same weights), so a chapter can stop a teacher anywhere.
 
 **Epoch.** One epoch is ``steps_per_epoch`` Adam steps, each on ``batch_size`` inputs drawn
 afresh from x ~ N(0, 5² I₂) (default: one step, so an epoch is one fresh batch — the reading of
@@ -37,6 +38,8 @@ import inspect
 import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,14 +181,18 @@ class TeacherSpec:
 
 
 def _check_epoch(spec: TeacherSpec, epoch: Any) -> int:
-    allowed = spec.stopping_epochs
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch not in allowed:
-        if isinstance(epoch, int) and epoch > spec.epochs:
+    """Any whole epoch in [0, spec.epochs]: a kept one is loaded, another is trained on from the kept
+    checkpoint before it (:func:`get`)."""
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= spec.epochs:
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > spec.epochs:
             where = f"beyond the trained range [0, {spec.epochs}]"
+        elif isinstance(epoch, int) and not isinstance(epoch, bool):
+            where = "negative"
         else:
-            where = "negative" if isinstance(epoch, int) and epoch < 0 else "not a kept epoch"
+            where = f"not a whole epoch: {type(epoch).__name__}"
         raise ValueError(f"teacher {spec.name!r} has no weights at epoch {epoch!r} ({where}): it trains "
-                         f"{spec.epochs} epochs and keeps epochs {list(allowed)}; add the epoch to keep_epochs")
+                         f"{spec.epochs} epochs (kept: {list(spec.stopping_epochs)}; any epoch in between is "
+                         "trained on from the kept one before it)")
     return epoch
 
 
@@ -369,12 +376,10 @@ def _resume_points(spec: TeacherSpec) -> set[int]:
     return set(range(every, spec.epochs + 1, every))
 
 
-def _train(spec: TeacherSpec, folder: Path, cache_dir: Path, device: torch.device, progress: bool,
-           callbacks: list[tuple[Any, Callable[[_train.FitState], None]]]) -> None:
-    """Train (or resume) ``spec`` into ``folder``; the caller holds its lock."""
-    label = label_function(spec.labels, cache_dir=cache_dir, device=device)
-    truth = root_ground_truth(spec.labels)
-    truth_label = label if isinstance(spec.labels, GroundTruthSpec) else label_function(truth)
+def _training_state(spec: TeacherSpec, label: Callable[[Tensor], Tensor], device: torch.device
+                    ) -> tuple[NTKMLP, torch.optim.Optimizer, OnlineBatches, torch.Generator]:
+    """The network, optimizer, batches and input generator of a run, built the same way every time, so
+    that a run resumed from any of its checkpoints continues it exactly."""
     model = _network(spec, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr, betas=(0.9, 0.999))
 
@@ -382,13 +387,37 @@ def _train(spec: TeacherSpec, folder: Path, cache_dir: Path, device: torch.devic
         x = gaussian_inputs(n, D, generator=generator, dtype=torch.float32, device=device)
         return x, label(x)
 
+    batches = OnlineBatches(sample, spec.batch_size, spec.steps_per_epoch)
+    return model, optimizer, batches, torch.Generator().manual_seed(2 * spec.seed + 1)
+
+
+def _train_to(spec: TeacherSpec, epoch: int, folder: Path, cache_dir: Path, device: torch.device) -> None:
+    """Keep ``epoch-{epoch}.pt`` for an epoch the run did not keep: resume from the kept checkpoint
+    before it, in a scratch folder, and train on to ``epoch`` (bit-identical to the run on the CPU:
+    :func:`kdlib.train.fit` restores the optimizer and every generator). The caller holds the lock."""
+    start = max(e for e in spec.stopping_epochs if e < epoch)
+    label = label_function(spec.labels, cache_dir=cache_dir, device=device)
+    model, optimizer, batches, generator = _training_state(spec, label, device)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".extend-") as scratch:
+        shutil.copyfile(checkpoint_path(folder, start), checkpoint_path(scratch, start))
+        fit(model, _bce, optimizer, batches, epochs=epoch, generator=generator, checkpoint_dir=scratch,
+            keep_epochs={epoch}, progress=False, desc=f"teacher {spec.name} to epoch {epoch}")
+        os.replace(checkpoint_path(scratch, epoch), checkpoint_path(folder, epoch))
+
+
+def _train(spec: TeacherSpec, folder: Path, cache_dir: Path, device: torch.device, progress: bool,
+           callbacks: list[tuple[Any, Callable[[_train.FitState], None]]]) -> None:
+    """Train (or resume) ``spec`` into ``folder``; the caller holds its lock."""
+    label = label_function(spec.labels, cache_dir=cache_dir, device=device)
+    truth = root_ground_truth(spec.labels)
+    truth_label = label if isinstance(spec.labels, GroundTruthSpec) else label_function(truth)
+    model, optimizer, batches, generator = _training_state(spec, label, device)
     metrics: dict[str, Callable[[nn.Module], float]] = {
         "test_error": lambda m: test_error(m, label, n=spec.test_samples)[0]}
     if not isinstance(spec.labels, GroundTruthSpec):
         metrics["ground_truth_error"] = lambda m: test_error(m, truth_label, n=spec.test_samples)[0]
     stops = set(spec.stopping_epochs)
-    result = fit(model, _bce, optimizer, OnlineBatches(sample, spec.batch_size, spec.steps_per_epoch),
-                 epochs=spec.epochs, generator=torch.Generator().manual_seed(2 * spec.seed + 1),
+    result = fit(model, _bce, optimizer, batches, epochs=spec.epochs, generator=generator,
                  callbacks=[(stops, record_metrics(**metrics)), *callbacks], checkpoint_dir=folder,
                  checkpoint_epochs=_resume_points(spec), keep_epochs=stops, progress=progress,
                  desc=f"teacher {spec.name}")
@@ -423,7 +452,9 @@ def get(
 
     Args:
         spec: the teacher.
-        epoch: a stopping epoch: one of ``spec.keep_epochs`` or ``spec.epochs``.
+        epoch: any epoch in [0, ``spec.epochs``]. A kept one (``spec.keep_epochs`` or the last) is
+            loaded; another is trained on once from the kept checkpoint before it, bit-identically
+            on the CPU, and kept as well.
         cache_dir: the cache root (a chapter's ``cfg.cache_dir``); teachers live in ``cache_dir/teachers``.
         device: where it trains and where the returned module lives (``auto``: CUDA if seen).
         progress: show fit's progress bar while training.
@@ -431,8 +462,8 @@ def get(
         An eval-mode :class:`kdlib.nets.NTKMLP` (float32, parameters frozen: ``requires_grad`` False)
         mapping x of shape (n, 2) to logits of shape (n,).
     Raises:
-        ValueError: ``epoch`` is not a stopping epoch of ``spec`` (the message names the teacher,
-            the epoch and the allowed ones), or a bad spec.
+        ValueError: ``epoch`` is outside [0, ``spec.epochs``] or not an integer (the message names
+            the teacher, the epoch and the range), or a bad spec.
         kdlib.train.TrainingDiverged: the training diverged (lower ``lr``).
     """
     if not isinstance(spec, TeacherSpec):
@@ -450,6 +481,11 @@ def get(
         with _locked(folder), torch.random.fork_rng(devices=cuda):
             if not (folder / _DONE).is_file():
                 _train(spec, folder, cache, target, progress, list(_callbacks or ()))
+    if not checkpoint_path(folder, epoch).is_file():  # an epoch the run did not keep: train on to it once
+        cuda = [target.index or 0] if target.type == "cuda" else []
+        with _locked(folder), torch.random.fork_rng(devices=cuda):
+            if not checkpoint_path(folder, epoch).is_file():
+                _train_to(spec, epoch, folder, cache, target)
     model = _network(spec, target)
     load_checkpoint(checkpoint_path(folder, epoch), model, map_location=target)
     model.eval()

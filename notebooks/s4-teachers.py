@@ -93,6 +93,8 @@ print(f"positive class: {(f_g(probe) > 0).double().mean().item():.1%} of {cfg.te
 # in a folder named by a hash of its specification and of the training code; later calls, from any
 # chapter, load them (`torch.load(weights_only=True)`). A killed run resumes from its last
 # checkpoint, bit for bit on the CPU, and a file lock lets parallel sweep workers share one run.
+# A stopping epoch the run did not keep (`-p teachers.fig4_stop 300`, say) costs only the epochs from
+# the kept checkpoint before it, not a new run.
 
 # %%
 durations = {}

@@ -122,15 +122,37 @@ def test_bad_specifications_are_rejected_when_built(changes, message):
         tiny(**changes)
 
 
-@pytest.mark.parametrize(("epoch", "why"), [(4, "not a kept epoch"), (13, r"beyond the trained range \[0, 12\]"),
-                                            (-1, "negative"), (5.0, "not a kept epoch")])
-def test_an_unkept_stopping_epoch_names_the_teacher_and_the_allowed_epochs(tmp_path, epoch, why):
-    with pytest.raises(ValueError, match=rf"teacher 't' has no weights at epoch {epoch} \({why}\).*"
-                                         r"keeps epochs \[0, 3, 5, 12\]"):
+@pytest.mark.parametrize(("epoch", "why"), [(13, r"beyond the trained range \[0, 12\]"), (-1, "negative"),
+                                            (5.0, "not a whole epoch: float")])
+def test_an_epoch_outside_the_run_names_the_teacher_and_the_range(tmp_path, epoch, why):
+    with pytest.raises(ValueError, match=rf"teacher 't' has no weights at epoch {epoch} \({why}\): it trains 12 "
+                                         r"epochs \(kept: \[0, 3, 5, 12\]"):
         teachers.get(tiny(), epoch, cache_dir=tmp_path, device="cpu")
     assert not (tmp_path / "teachers").exists()  # rejected before anything is trained
     with pytest.raises(ValueError, match="has no weights at epoch"):
         ParentLabels(tiny(), epoch)
+
+
+def test_an_epoch_the_run_did_not_keep_is_trained_on_from_the_one_before_bit_identically(tmp_path):
+    """Asking for epoch 4 of a run that kept 3 and 5 resumes at 3 and trains one epoch: the same weights
+    as a run that kept 4, and nothing else of the run is retrained or changed."""
+    spec = tiny()
+    first = teachers.get(spec, 12, cache_dir=tmp_path / "a", device="cpu")
+    folder = teachers.teacher_dir(spec, tmp_path / "a")
+    kept_before = {path.name: path.read_bytes() for path in folder.glob("epoch-*.pt")}
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    extended = teachers.get(spec, 4, cache_dir=tmp_path / "a", device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's generator is untouched
+    keeping_four = tiny(keep=(0, 3, 4, 5))
+    assert same_weights(extended, teachers.get(keeping_four, 4, cache_dir=tmp_path / "b", device="cpu"))
+    assert not same_weights(extended, teachers.get(spec, 3, cache_dir=tmp_path / "a", device="cpu"))
+    assert {path.name: path.read_bytes() for path in folder.glob("epoch-*.pt") if path.name != "epoch-4.pt"} \
+        == kept_before
+    assert same_weights(first, teachers.get(spec, 12, cache_dir=tmp_path / "a", device="cpu"))
+    assert not list(folder.glob(".extend-*"))  # the scratch folder is gone
+    again = teachers.get(spec, 4, cache_dir=tmp_path / "a", device="cpu")  # kept now: loaded, not retrained
+    assert same_weights(extended, again)
 
 
 def test_other_bad_arguments_are_explained():
@@ -251,7 +273,9 @@ def test_shared_teacher_settings_derive_labels_and_check_stopping_epochs():
                                                                     "teachers.ground_truth.seed": "5"})
     assert cfg.teachers.fig4.labels.teacher == cfg.teachers.fig2 and cfg.teachers.fig2.width == 64
     assert cfg.teachers.fig5.labels.teacher.labels.seed == 5
-    with pytest.raises(ValueError, match="fig4_stop = 100 is not a stopping epoch of teacher 'fig4'"):
-        profiles.resolve("s4-teachers", "quick", device="cpu", **{"teachers.fig4_stop": 100})
+    assert profiles.resolve("s4-teachers", "quick", device="cpu", **{"teachers.fig4_stop": 100}).teachers.fig4_stop \
+        == 100  # between kept epochs: trained on from the kept one before it when asked for
+    with pytest.raises(ValueError, match="fig4_stop = 5000 is outside the run of teacher 'fig4': it trains 1024"):
+        profiles.resolve("s4-teachers", "quick", device="cpu", **{"teachers.fig4_stop": 5000})
     with pytest.raises(ValueError, match="no setting 'teachers.fig4.labels"):
         profiles.resolve("s4-teachers", "quick", device="cpu", **{"teachers.fig4.labels.epoch": 3})

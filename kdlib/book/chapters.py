@@ -121,9 +121,10 @@ class Teachers:
         object.__setattr__(self, "fig4", dataclasses.replace(self.fig4, labels=parent))
         object.__setattr__(self, "fig5", dataclasses.replace(self.fig5, labels=parent))
         for name, spec, stop in (("fig4_stop", self.fig4, self.fig4_stop), ("fig5_stop", self.fig5, self.fig5_stop)):
-            if stop not in spec.stopping_epochs:
-                raise ValueError(f"Teachers.{name} = {stop} is not a stopping epoch of teacher {spec.name!r} "
-                                 f"(it trains {spec.epochs} epochs and keeps {list(spec.stopping_epochs)})")
+            if not isinstance(stop, int) or isinstance(stop, bool) or not 0 <= stop <= spec.epochs:
+                raise ValueError(f"Teachers.{name} = {stop!r} is outside the run of teacher {spec.name!r}: it trains "
+                                 f"{spec.epochs} epochs (a stop between its kept epochs {list(spec.stopping_epochs)} "
+                                 "is trained on from the kept one before it)")
 
 
 def _make_teachers(profile: str) -> Teachers:
