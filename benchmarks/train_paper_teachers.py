@@ -39,12 +39,11 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        teachers.get(spec, spec.epochs, cache_dir=cache, device=device, progress=False)
+        final = teachers.get(spec, spec.epochs, cache_dir=cache, device=device, progress=False)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
         total += seconds
-        final = teachers.get(spec, spec.epochs, cache_dir=cache, device=device)
         error, error_se = teachers.test_error(final, spec.labels, cache_dir=cache)
         print(f"{args.profile} {name}: width {spec.width}, depth {spec.depth}, batch {spec.batch_size}, "
               f"{spec.epochs} epochs ({steps} steps, {steps / seconds:.0f} steps/s): {seconds:.1f} s "

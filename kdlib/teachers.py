@@ -183,13 +183,12 @@ class TeacherSpec:
 def _check_epoch(spec: TeacherSpec, epoch: Any) -> int:
     """Any whole epoch in [0, spec.epochs]: a kept one is loaded, another is trained on from the kept
     checkpoint before it (:func:`get`)."""
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= spec.epochs:
-        if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > spec.epochs:
-            where = f"beyond the trained range [0, {spec.epochs}]"
-        elif isinstance(epoch, int) and not isinstance(epoch, bool):
-            where = "negative"
-        else:
+    whole = isinstance(epoch, int) and not isinstance(epoch, bool)
+    if not whole or not 0 <= epoch <= spec.epochs:
+        if not whole:
             where = f"not a whole epoch: {type(epoch).__name__}"
+        else:
+            where = f"beyond the trained range [0, {spec.epochs}]" if epoch > spec.epochs else "negative"
         raise ValueError(f"teacher {spec.name!r} has no weights at epoch {epoch!r} ({where}): it trains "
                          f"{spec.epochs} epochs (kept: {list(spec.stopping_epochs)}; any epoch in between is "
                          "trained on from the kept one before it)")
@@ -472,7 +471,8 @@ def get(
     target = resolve_device(device)
     cache = Path(cache_dir)
     folder = teacher_dir(spec, cache)
-    if not (folder / _DONE).is_file():
+    weights = checkpoint_path(folder, epoch)
+    if not (folder / _DONE).is_file() or not weights.is_file():
         if isinstance(spec.labels, ParentLabels):  # outside this folder's lock: the parent has its own
             get(spec.labels.teacher, spec.labels.epoch, cache_dir=cache, device=target, progress=progress)
         # fit restores the global generators' states when it resumes: keep the caller's untouched, so
@@ -481,13 +481,10 @@ def get(
         with _locked(folder), torch.random.fork_rng(devices=cuda):
             if not (folder / _DONE).is_file():
                 _train(spec, folder, cache, target, progress, list(_callbacks or ()))
-    if not checkpoint_path(folder, epoch).is_file():  # an epoch the run did not keep: train on to it once
-        cuda = [target.index or 0] if target.type == "cuda" else []
-        with _locked(folder), torch.random.fork_rng(devices=cuda):
-            if not checkpoint_path(folder, epoch).is_file():
+            if not weights.is_file():  # an epoch the run did not keep: train on to it, once
                 _train_to(spec, epoch, folder, cache, target)
     model = _network(spec, target)
-    load_checkpoint(checkpoint_path(folder, epoch), model, map_location=target)
+    load_checkpoint(weights, model, map_location=target)
     model.eval()
     model.requires_grad_(False)
     return model

@@ -178,11 +178,12 @@ def notebook_modules(source: Path) -> list[str]:
 
 def cache_key(source: Path, parameters: Mapping[str, Any]) -> str:
     """Hash of the notebook source, the kdlib modules it depends on and the parameters: equal keys, equal books."""
+    code = source.read_bytes()
     digest = hashlib.sha256()
-    digest.update(source.read_bytes())
+    digest.update(code)
     digest.update(module_fingerprint(notebook_modules(source)).encode())
     digest.update(json.dumps(dict(parameters), sort_keys=True, default=str).encode())
-    digest.update(_recorded_inputs(source))
+    digest.update(_recorded_inputs(source, code.decode("utf-8")))
     return digest.hexdigest()[:24]
 
 
@@ -190,8 +191,7 @@ def cache_key(source: Path, parameters: Mapping[str, Any]) -> str:
 _RECORDED = {("gpu_measurements", "gpu_closed_form_text"): Path("benchmarks") / "recorded" / "gpu.json"}
 
 
-def _recorded_inputs(source: Path) -> bytes:
-    text = source.read_text(encoding="utf-8")
+def _recorded_inputs(source: Path, text: str) -> bytes:
     chunks = []
     for names, relative in _RECORDED.items():
         path = source.resolve().parent.parent / relative
