@@ -418,19 +418,26 @@ def finish(ax, norm=False, ncol=3):
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol)
 
 
+def two_panels(left, right, titles, norm=False):
+    """Two panels of curves, each a list of (name, label), with the reference lines: I(n), or with
+    ``norm`` the norms behind it. Figs. 3 and 4 and their companions S4 and S5 are drawn by it."""
+    plot = draw_norm if norm else draw
+    fig, axes = plotting.figure(2, width=4.6, height=4.0)
+    for ax, panel, title in zip(axes[0], (left, right), titles, strict=True):
+        for color, (name, label) in zip(plotting.colors(len(panel)), panel, strict=True):
+            plot(ax, name, label, color)
+        references(ax, norm=norm)
+        finish(ax, norm=norm)
+        ax.set_title(title)
+    return fig
+
+
 mode_names = [f"q{q}" for q in cfg.modes]
 flip_names = [f"sample-flip{p}" for p in cfg.flips]
-fig, axes = plotting.figure(2, width=4.6, height=4.0)
-for color, q in zip(plotting.colors(len(cfg.modes)), cfg.modes, strict=True):
-    draw(axes[0, 0], f"q{q}", f"$q = {q}$", color)
-for color, p in zip(plotting.colors(len(cfg.flips)), cfg.flips, strict=True):
-    draw(axes[0, 1], f"sample-flip{p}", f"$p_{{\\mathrm{{flip}}}} = {p}$", color)
-for ax in axes[0]:
-    references(ax)
-    finish(ax)
-axes[0, 0].set_title("modes $q$")
-axes[0, 1].set_title(f"sign flips per sample, $q = {cfg.flip_modes}$")
-plotting.publish(fig, "fig3")
+fig3_curves = ([(f"q{q}", f"$q = {q}$") for q in cfg.modes],
+               [(f"sample-flip{p}", f"$p_{{\\mathrm{{flip}}}} = {p}$") for p in cfg.flips],
+               ("modes $q$", f"sign flips per sample, $q = {cfg.flip_modes}$"))
+plotting.publish(two_panels(*fig3_curves), "fig3")
 
 # %% [markdown]
 # ```{glue:figure} fig3
@@ -546,17 +553,7 @@ claims.check("sec4.flip-order", "Sec. 4, Fig. 3 right", "I(n) increases with p_f
 # **The norms behind the figure (Fig. S4).**
 
 # %%
-fig, axes = plotting.figure(2, width=4.6, height=4.0)
-for color, q in zip(plotting.colors(len(cfg.modes)), cfg.modes, strict=True):
-    draw_norm(axes[0, 0], f"q{q}", f"$q = {q}$", color)
-for color, p in zip(plotting.colors(len(cfg.flips)), cfg.flips, strict=True):
-    draw_norm(axes[0, 1], f"sample-flip{p}", f"$p_{{\\mathrm{{flip}}}} = {p}$", color)
-for ax in axes[0]:
-    references(ax, norm=True)
-    finish(ax, norm=True)
-axes[0, 0].set_title("modes $q$")
-axes[0, 1].set_title(f"sign flips per sample, $q = {cfg.flip_modes}$")
-plotting.publish(fig, "figS4")
+plotting.publish(two_panels(*fig3_curves, norm=True), "figS4")
 
 # %% [markdown]
 # ```{glue:figure} figS4
@@ -840,17 +837,9 @@ claims.check("sec4.teacher-scale", "Sec. 4, Fig. 4 left", "the teacher's logits 
 epoch_names = [f"epoch{e}" for e in epochs]
 rho_names = [f"epoch{stop}", *[f"rho{rho}" for rho in sorted(soft_rhos, reverse=True)], "hard"]
 rho_labels = ["$\\rho = 1$", *[f"$\\rho = {rho}$" for rho in sorted(soft_rhos, reverse=True)], "$\\rho = 0$ (hard)"]
-fig, axes = plotting.figure(2, width=4.6, height=4.0)
-for color, e in zip(plotting.colors(len(epochs)), epochs, strict=True):
-    draw(axes[0, 0], f"epoch{e}", f"epoch {e}", color)
-for color, name, label in zip(plotting.colors(len(rho_names)), rho_names, rho_labels, strict=True):
-    draw(axes[0, 1], name, label, color)
-for ax in axes[0]:
-    references(ax)
-    finish(ax)
-axes[0, 0].set_title("stopping epoch of the teacher, $\\rho = 1$")
-axes[0, 1].set_title(f"soft ratio, teacher at epoch {stop}")
-plotting.publish(fig, "fig4")
+fig4_curves = ([(f"epoch{e}", f"epoch {e}") for e in epochs], list(zip(rho_names, rho_labels, strict=True)),
+               ("stopping epoch of the teacher, $\\rho = 1$", f"soft ratio, teacher at epoch {stop}"))
+plotting.publish(two_panels(*fig4_curves), "fig4")
 
 # %% [markdown]
 # ```{glue:figure} fig4
@@ -864,17 +853,7 @@ plotting.publish(fig, "fig4")
 # ```
 
 # %%
-fig, axes = plotting.figure(2, width=4.6, height=4.0)
-for color, e in zip(plotting.colors(len(epochs)), epochs, strict=True):
-    draw_norm(axes[0, 0], f"epoch{e}", f"epoch {e}", color)
-for color, name, label in zip(plotting.colors(len(rho_names)), rho_names, rho_labels, strict=True):
-    draw_norm(axes[0, 1], name, label, color)
-for ax in axes[0]:
-    references(ax, norm=True)
-    finish(ax, norm=True)
-axes[0, 0].set_title("stopping epoch of the teacher, $\\rho = 1$")
-axes[0, 1].set_title(f"soft ratio, teacher at epoch {stop}")
-plotting.publish(fig, "figS5")
+plotting.publish(two_panels(*fig4_curves, norm=True), "figS5")
 
 # %% [markdown]
 # ```{glue:figure} figS5
